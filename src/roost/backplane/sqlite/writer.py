@@ -1,0 +1,295 @@
+"""The database thread: one connection, group commit.
+
+The event loop submits operations (``fn(conn) -> result``) and awaits a future.
+The thread takes every operation queued so far, runs them all in ONE
+transaction, commits, and resolves all their futures with one
+``loop.call_soon_threadsafe`` per batch. While batch N is committing (the fsync
+releases the GIL), batch N+1 accumulates: that is the group commit. There is no
+linger timer: the next batch starts as soon as the previous one is durable,
+which is what keeps a lone writer fast and a crowd of writers batched.
+
+Reads go through the same thread too. They wait for the batch they ride in to
+commit, which gives read-your-writes for free and never shows a write that could
+still be rolled back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from roost.backplane.base import Signal
+from roost.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+Fn = Callable[[sqlite3.Connection], Any]
+Merger = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+SignalsOf = Callable[[Any], Iterable[Signal]]
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters that tests and benchmarks read to see group commit at work."""
+
+    commits: int = 0  # transactions committed
+    ops: int = 0  # operations run
+    largest_batch: int = 0
+
+
+class Op:
+    """One submitted operation and, once run, its outcome."""
+
+    __slots__ = ("fn", "merger", "arg", "atomic", "signals", "future", "result", "error")
+
+    def __init__(
+        self,
+        future: asyncio.Future[Any],
+        fn: Fn | None = None,
+        *,
+        merger: Merger | None = None,
+        arg: Any = None,
+        atomic: bool = True,
+        signals: SignalsOf | None = None,
+    ) -> None:
+        self.future = future
+        self.fn = fn
+        self.merger = merger
+        self.arg = arg
+        self.atomic = atomic
+        self.signals = signals
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class _BatchLost(Exception):
+    """SQLite rolled the whole transaction back (I/O error, disk full)."""
+
+
+_STOP = object()
+
+
+class Writer:
+    """Owns the connection and the thread; see the module docstring."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        emit: Callable[[Signal], None],
+    ) -> None:
+        self._connect = connect
+        self._emit = emit
+        self._queue: queue.SimpleQueue[Op | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._closing = False
+        self._stopped: asyncio.Future[None] | None = None
+        self.stats = WriterStats()
+
+    # --- life cycle (event loop side) -----------------------------------------
+
+    async def start(self) -> None:
+        """Open the connection in the thread; raise Unavailable if that fails."""
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._stopped = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._main, args=(ready,), name="roost-sqlite", daemon=True
+        )
+        self._thread.start()
+        await ready
+
+    async def close(self) -> None:
+        """Run what is queued, then stop the thread and close the connection."""
+        if self._thread is None or self._stopped is None:
+            return
+        if not self._closing:
+            self._closing = True
+            self._queue.put(_STOP)
+        await asyncio.shield(self._stopped)
+        self._thread.join()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._closing
+
+    def submit(
+        self, fn: Fn, *, atomic: bool = True, signals: SignalsOf | None = None
+    ) -> asyncio.Future[Any]:
+        """Queue ``fn(conn)``. ``atomic=False`` skips the SAVEPOINT: only for
+        reads and for writes that raise before their one and only statement."""
+        return self._put(fn, atomic=atomic, signals=signals)
+
+    def submit_merged(
+        self, merger: Merger, arg: Any, *, signals: SignalsOf | None = None
+    ) -> asyncio.Future[Any]:
+        """Queue ``arg`` for ``merger(conn, [arg, ...]) -> [result, ...]``, which runs
+        once per batch over the args of every op submitted with the same merger."""
+        return self._put(None, merger=merger, arg=arg, signals=signals)
+
+    def _put(self, fn: Fn | None, **kwargs: Any) -> asyncio.Future[Any]:
+        if not self.alive or self._loop is None:
+            raise Unavailable("the SQLite backplane is not running")
+        op = Op(self._loop.create_future(), fn, **kwargs)
+        self._queue.put(op)
+        return op.future
+
+    # --- the thread ---------------------------------------------------------------
+
+    def _main(self, ready: asyncio.Future[None]) -> None:
+        try:
+            self._conn = self._connect()
+        except Exception as exc:  # handed to start()
+            self._call_soon(_settle_future, ready, Unavailable(f"cannot open database: {exc}"))
+            self._call_soon(_settle_future, self._stopped, None)
+            return
+        self._call_soon(_settle_future, ready, None)
+        try:
+            self._serve(self._conn)
+        finally:
+            self._conn.close()
+            self._fail_queued()
+            self._call_soon(_settle_future, self._stopped, None)
+
+    def _serve(self, conn: sqlite3.Connection) -> None:
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while True:  # take everything queued so far: the group
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            ops = [op for op in batch if isinstance(op, Op)]
+            stop = len(ops) != len(batch)
+            if ops:
+                self._run_batch(conn, ops)
+                self._call_soon(self._deliver, ops)
+
+    def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self._run_ops(conn, ops)
+            conn.execute("COMMIT")
+        except Exception as exc:  # the batch is lost: every op in it fails
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            lost = Unavailable(f"database write failed: {exc}")
+            for op in ops:
+                op.error = lost
+            log.error("batch of %d operations lost: %s", len(ops), exc)
+            return
+        self.stats.commits += 1
+        self.stats.ops += len(ops)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(ops))
+
+    def _run_ops(self, conn: sqlite3.Connection, ops: list[Op]) -> None:
+        # Merged ops run first: they were submitted concurrently with the others,
+        # so any order is one the callers could have seen anyway.
+        groups: dict[Merger, list[Op]] = {}
+        for op in ops:
+            if op.merger is not None:
+                groups.setdefault(op.merger, []).append(op)
+        for merger, group in groups.items():
+            self._run_merged(conn, merger, group)
+        for op in ops:
+            if op.fn is not None:
+                self._run_one(conn, op.fn, [op], op.atomic)
+
+    def _run_merged(self, conn: sqlite3.Connection, merger: Merger, group: list[Op]) -> None:
+        def run_all(c: sqlite3.Connection) -> list[Any]:
+            return merger(c, [op.arg for op in group])
+
+        if not self._run_one(conn, run_all, group, atomic=True) and len(group) > 1:
+            # One bad op must not fail its neighbours: retry them one by one.
+            for op in group:
+                op.error = None
+                self._run_one(conn, _bind(merger, op.arg), [op], atomic=True)
+
+    def _run_one(self, conn: sqlite3.Connection, fn: Fn, ops: Sequence[Op], atomic: bool) -> bool:
+        """Run ``fn``; on error roll back only its own writes and keep the batch."""
+        if atomic:
+            conn.execute("SAVEPOINT op")
+        try:
+            result = fn(conn)
+        except Exception as exc:
+            if not conn.in_transaction:
+                raise _BatchLost(exc) from exc
+            if atomic:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+            for op in ops:
+                op.error = exc
+            return False
+        if atomic:
+            conn.execute("RELEASE op")
+        if len(ops) == 1 and ops[0].merger is None:
+            ops[0].result = result
+        else:
+            for op, one in zip(ops, result, strict=True):
+                op.result = one
+        return True
+
+    def _fail_queued(self) -> None:
+        gone = Unavailable("the SQLite backplane was closed")
+        leftovers = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Op):
+                item.error = gone
+                leftovers.append(item)
+        if leftovers:
+            self._call_soon(self._deliver, leftovers)
+
+    def _call_soon(self, fn: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            log.warning("event loop closed before the SQLite backplane was")
+
+    # --- back on the event loop ------------------------------------------------------
+
+    def _deliver(self, ops: list[Op]) -> None:
+        """Resolve a committed batch's futures, then emit its signals."""
+        for op in ops:
+            if op.future.done():  # the caller was cancelled; the write stands
+                pass
+            elif op.error is not None:
+                op.future.set_exception(op.error)
+            else:
+                op.future.set_result(op.result)
+        for op in ops:
+            if op.error is None and op.signals is not None:
+                self._emit_all(op.signals(op.result))
+
+    def _emit_all(self, signals: Iterable[Signal]) -> None:
+        for signal in signals:
+            try:
+                self._emit(signal)
+            except Exception:  # a subscriber's bug must not break delivery
+                log.exception("signal subscriber failed on %s", signal)
+
+
+def _bind(merger: Merger, arg: Any) -> Fn:
+    """``merger`` over a single arg, as a plain op returning a one-item list."""
+    return lambda conn: merger(conn, [arg])
+
+
+def _settle_future(future: asyncio.Future[None] | None, error: BaseException | None) -> None:
+    if future is None or future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

@@ -1,0 +1,1 @@
+"""Device protocol listeners: thin asyncio glue between sockets and the hub."""

@@ -1,0 +1,254 @@
+"""Service-to-device messages: commands, notifications, mailbox views and purges.
+
+Every message gets a TTL (default 1 h, at most 48 h) and ends with one
+outcome in the feedback log: delivered, expired, rejected or purged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+from roost.backplane.base import Backplane, Signal, SignalKind
+from roost.config import Settings
+from roost.errors import InvalidInput, MailboxFull, PayloadTooLarge, Timeout, UnknownDevice
+from roost.hub.views import CommandResult
+from roost.model import (
+    BROADCAST,
+    MailboxMessage,
+    MessageKind,
+    Outcome,
+    OutcomeKind,
+    check_id,
+)
+
+RESPONSE_KIND = "response"
+
+
+def new_message_id() -> str:
+    return secrets.token_hex(8)
+
+
+def check_name(name: str, what: str, *, allow_slash: bool = False) -> str:
+    """A command name / notification topic: topic levels without wildcards or ``$``."""
+    levels = name.split("/") if allow_slash else [name]
+    for level in levels:
+        try:
+            check_id(level, what)
+        except InvalidInput:
+            raise InvalidInput(
+                f"invalid {what} {name!r}: levels of 1-128 letters, digits or . _ : @ = ~ -"
+            ) from None
+    return name
+
+
+class Messages:
+    def __init__(self, backplane: Backplane, settings: Settings) -> None:
+        self._bp = backplane
+        self._settings = settings
+        self._waiters: dict[str, asyncio.Future[Outcome]] = {}
+        backplane.signals.subscribe(self._on_signal)
+
+    # --- sending ---------------------------------------------------------------
+
+    def _ttl(self, ttl: float | None) -> float:
+        if ttl is None:
+            return self._settings.ttl_default
+        if not 0 < ttl <= self._settings.ttl_max:
+            raise InvalidInput(f"ttl must be between 0 and {self._settings.ttl_max:g} seconds")
+        return float(ttl)
+
+    def _check_payload(self, payload: bytes) -> None:
+        # Leave room for the topic and properties within one MQTT packet.
+        limit = self._settings.max_packet_size - 1024
+        if len(payload) > limit:
+            raise PayloadTooLarge(f"payload is {len(payload)} bytes; the limit is {limit}")
+
+    def build(
+        self,
+        kind: MessageKind,
+        device: str,
+        name: str,
+        payload: bytes,
+        ttl: float | None,
+        content_type: str | None,
+        *,
+        ref: str = "",
+        props: dict[str, str] | None = None,
+        group: str | None = None,
+    ) -> MailboxMessage:
+        self._check_payload(payload)
+        now = time.time()
+        return MailboxMessage(
+            id=new_message_id(),
+            device=device,
+            kind=kind,
+            name=name,
+            payload=payload,
+            created_at=now,
+            expires_at=now + self._ttl(ttl),
+            ref=ref,
+            content_type=content_type,
+            props=props or {},
+            group=group,
+        )
+
+    async def put(self, msg: MailboxMessage) -> MailboxMessage:
+        """Queue in the device's mailbox; a refusal is recorded as a ``rejected`` outcome."""
+        try:
+            return await self._bp.mailbox_put(msg, self._settings.mailbox_depth)
+        except (MailboxFull, UnknownDevice) as exc:
+            await self._bp.outcome_put(
+                [
+                    Outcome(
+                        id=msg.id,
+                        device=msg.device,
+                        kind=str(msg.kind),
+                        name=msg.name,
+                        outcome=OutcomeKind.REJECTED,
+                        at=time.time(),
+                        reason=exc.code,
+                    )
+                ]
+            )
+            raise
+
+    async def command(
+        self,
+        device: str,
+        name: str,
+        payload: bytes,
+        *,
+        ttl: float | None = None,
+        content_type: str | None = None,
+        wait: float | None = None,
+    ) -> CommandResult:
+        """Send a command; with ``wait``, also wait that long for the device's response.
+
+        Raises :class:`Timeout` (carrying the command id) when no response came
+        in time; the command stays queued until its TTL.
+        """
+        check_name(name, "command name")
+        cid = new_message_id()
+        msg = self.build(MessageKind.COMMAND, device, name, payload, ttl, content_type, ref=cid)
+        msg.id = cid
+        waiter = self._waiter(cid) if wait is not None else None
+        try:
+            await self.put(msg)
+            if waiter is None:
+                return CommandResult(id=cid)
+            return await self._await_response(cid, waiter, wait or 0.0)
+        finally:
+            self._waiters.pop(cid, None)
+
+    def _waiter(self, cid: str) -> asyncio.Future[Outcome]:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiters[cid] = future
+        return future
+
+    async def _await_response(
+        self, cid: str, waiter: asyncio.Future[Outcome], wait: float
+    ) -> CommandResult:
+        if not 0 <= wait <= self._settings.max_wait:
+            raise InvalidInput(f"wait must be between 0 and {self._settings.max_wait:g} seconds")
+        try:
+            response = await asyncio.wait_for(waiter, wait)
+        except TimeoutError:
+            raise Timeout(f"device did not answer command {cid} within {wait:g} s", id=cid) from None
+        return CommandResult(
+            id=cid,
+            status=response.status,
+            payload=response.payload,
+            content_type=None,
+        )
+
+    def _on_signal(self, signal: Signal) -> None:
+        if signal.kind is not SignalKind.OUTCOME:
+            return
+        outcome = signal.data
+        if not isinstance(outcome, Outcome) or outcome.kind != RESPONSE_KIND:
+            return
+        waiter = self._waiters.get(outcome.id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
+
+    async def notify(
+        self,
+        device: str,
+        topic: str,
+        payload: bytes,
+        *,
+        ttl: float | None = None,
+        content_type: str | None = None,
+    ) -> MailboxMessage:
+        check_name(topic, "notification topic", allow_slash=True)
+        msg = self.build(MessageKind.NOTIFICATION, device, topic, payload, ttl, content_type)
+        return await self.put(msg)
+
+    async def notify_group(
+        self,
+        group: str,
+        topic: str,
+        payload: bytes,
+        *,
+        ttl: float | None = None,
+        content_type: str | None = None,
+    ) -> MailboxMessage:
+        """Store once in the group's log; each member reads it with its own cursor."""
+        if group != BROADCAST:
+            check_id(group, "group id")
+        check_name(topic, "notification topic", allow_slash=True)
+        props = {} if group == BROADCAST else {"group": group}
+        msg = self.build(
+            MessageKind.NOTIFICATION, "", topic, payload, ttl, content_type, props=props, group=group
+        )
+        return await self._bp.group_put(msg)
+
+    async def broadcast(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        ttl: float | None = None,
+        content_type: str | None = None,
+    ) -> MailboxMessage:
+        return await self.notify_group(BROADCAST, topic, payload, ttl=ttl, content_type=content_type)
+
+    # --- the device's answer ------------------------------------------------------
+
+    async def respond(self, device: str, cid: str, status: int, payload: bytes) -> None:
+        """Record a device's response to command ``cid`` (wakes a waiting sender anywhere)."""
+        await self._bp.outcome_put(
+            [
+                Outcome(
+                    id=cid,
+                    device=device,
+                    kind=RESPONSE_KIND,
+                    name="",
+                    outcome=OutcomeKind.DELIVERED,
+                    at=time.time(),
+                    status=status,
+                    payload=payload,
+                )
+            ]
+        )
+
+    # --- mailbox views ------------------------------------------------------------
+
+    async def pending(self, device: str, limit: int = 1000) -> list[MailboxMessage]:
+        """The device's pending messages: its own mailbox, then unread group messages."""
+        device_obj = await self._bp.device_get(device)
+        if device_obj is None:
+            raise UnknownDevice(f"no device {device!r}")
+        now = time.time()
+        messages = await self._bp.mailbox_read(device, 0, limit, now)
+        cursors = await self._bp.group_cursors(device)
+        for group, cursor in cursors.items():
+            messages.extend(await self._bp.group_read(group, cursor, limit, now))
+        return messages
+
+    async def purge(self, device: str) -> int:
+        if await self._bp.device_get(device) is None:
+            raise UnknownDevice(f"no device {device!r}")
+        return len(await self._bp.mailbox_purge(device, time.time()))

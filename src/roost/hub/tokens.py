@@ -1,0 +1,88 @@
+"""API tokens: bearer secrets for the service API, stored hashed in the backplane."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from roost.backplane.base import Backplane
+from roost.errors import AuthError, InvalidInput, NotFound
+from roost.hub.auth import hash_token, new_token
+from roost.model import ApiToken
+
+SCOPES = ("admin", "devices", "messages", "telemetry", "inquiries", "feedback")
+ADMIN_TOKEN_KEY = "admin_token_id"
+
+
+class Tokens:
+    def __init__(self, backplane: Backplane) -> None:
+        self._bp = backplane
+
+    async def authenticate(self, secret: str | None) -> ApiToken:
+        if not secret:
+            raise AuthError("missing bearer token (Authorization: Bearer <token>)")
+        token = await self._bp.token_find(hash_token(secret))
+        if token is None:
+            raise AuthError("invalid token")
+        return token
+
+    async def create(
+        self, scopes: tuple[str, ...] = ("admin",), description: str = ""
+    ) -> tuple[ApiToken, str]:
+        unknown = set(scopes) - set(SCOPES)
+        if not scopes or unknown:
+            raise InvalidInput(f"scopes must be some of {', '.join(SCOPES)}")
+        token_id, secret, token_hash = new_token()
+        token = ApiToken(token_id, token_hash, tuple(scopes), description, time.time())
+        await self._bp.token_create(token)
+        return token, secret
+
+    async def add_secret(self, secret: str, description: str) -> ApiToken:
+        """Store a token whose secret the operator chose (``ROOST_ADMIN_TOKEN``)."""
+        existing = await self._bp.token_find(hash_token(secret))
+        if existing is not None:
+            return existing
+        token_id, _, _ = new_token()
+        token = ApiToken(token_id, hash_token(secret), ("admin",), description, time.time())
+        await self._bp.token_create(token)
+        return token
+
+    async def list(self) -> list[ApiToken]:
+        return await self._bp.token_list()
+
+    async def revoke(self, token_id: str) -> None:
+        if not await self._bp.token_delete(token_id):
+            raise NotFound(f"no token {token_id!r}")
+
+    async def ensure_admin(
+        self, data_dir: Path, token_file: Path | None, preset: str | None
+    ) -> Path | None:
+        """Make sure an admin token exists; return the file a new one was written to.
+
+        A preset secret (``--admin-token-file`` / ``ROOST_ADMIN_TOKEN``) is
+        stored and nothing is written. Otherwise the first node to start creates
+        one token and writes it to ``DATA_DIR/admin.token`` (mode 0600); a node
+        joining an existing backplane creates none.
+        """
+        if token_file is not None:
+            try:
+                preset = Path(token_file).read_text().strip()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read admin token file {token_file}: {exc}") from exc
+        if preset:
+            await self.add_secret(preset, "preset admin token")
+            return None
+        if await self._bp.meta_get(ADMIN_TOKEN_KEY) is not None:
+            return None
+        token, secret = await self.create(("admin",), "first admin token")
+        if await self._bp.meta_put_if_absent(ADMIN_TOKEN_KEY, token.id) != token.id:
+            await self._bp.token_delete(token.id)  # another node won the race
+            return None
+        path = data_dir / "admin.token"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+        os.chmod(path, 0o600)
+        return path

@@ -1,0 +1,95 @@
+"""One Roost node: backplane + hub + device listeners + service API, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from roost.backplane.base import Backplane
+from roost.config import Settings
+from roost.hub.hub import Hub
+
+if TYPE_CHECKING:
+    from roost.edge.mqtt.listener import MqttListener
+
+log = logging.getLogger("roost.node")
+
+
+def make_backplane(settings: Settings) -> Backplane:
+    if settings.nats:
+        raise NotImplementedError("the cluster backplane (--nats) is not available yet")
+    from roost.backplane.sqlite import SqliteBackplane
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteBackplane(settings.db_path, node=settings.node)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; port 0 picks a free one (tests, benchmarks)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(4096)
+    sock.setblocking(False)
+    return sock
+
+
+class Node:
+    def __init__(self, settings: Settings, backplane: Backplane | None = None) -> None:
+        self.settings = settings
+        self.hub = Hub(backplane or make_backplane(settings), settings)
+        self.admin_token_path: Path | None = None
+        self.mqtt_port = 0
+        self.http_port = 0
+        self._mqtt: MqttListener | None = None
+        self._http: uvicorn.Server | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from roost.edge.mqtt.listener import start_mqtt
+        from roost.service.app import create_app
+
+        s = self.settings
+        await self.hub.start()
+        self.admin_token_path = await self.hub.tokens.ensure_admin(
+            s.data_dir, s.admin_token_file, s.admin_token
+        )
+        mqtt_sock = bind(s.host, s.mqtt_port)
+        http_sock = bind(s.host, s.http_port)
+        self.mqtt_port = mqtt_sock.getsockname()[1]
+        self.http_port = http_sock.getsockname()[1]
+        self._mqtt = await start_mqtt(self.hub, mqtt_sock)
+        config = uvicorn.Config(
+            create_app(self.hub),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            loop="none",
+        )
+        self._http = uvicorn.Server(config)
+        self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[http_sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._mqtt is not None:
+            await self._mqtt.close()
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._http_task
+        await self.hub.stop()
