@@ -19,7 +19,7 @@ _DEVICE_COLS = "id, key_hash, metadata, enabled, created_at, last_seen"
 _INSERT_DEVICES = f"INSERT INTO devices ({_DEVICE_COLS})"
 _INSERT_GROUPS = "INSERT INTO device_groups (device, grp, pos, cursor)"
 
-# --- meta ---------------------------------------------------------------------------
+# --- meta -----------------------------------------------------------------------------
 
 
 def meta_get(conn: sqlite3.Connection, key: str) -> str | None:
@@ -43,12 +43,13 @@ def device_create(conn: sqlite3.Connection, device: Device) -> None:
 
 def device_import(conn: sqlite3.Connection, devices: Sequence[Device]) -> int:
     """Insert the devices whose ids are new (first one wins on duplicates)."""
-    fresh = {d.id: d for d in reversed(devices)}  # reversed: the first of duplicates wins
+    fresh: dict[str, Device] = {}
+    for d in devices:
+        fresh.setdefault(d.id, d)
     for taken in _existing_ids(conn, list(fresh)):
         del fresh[taken]
-    new = [fresh[i] for i in dict.fromkeys(d.id for d in devices) if i in fresh]
-    _insert_devices(conn, new)
-    return len(new)
+    _insert_devices(conn, list(fresh.values()))
+    return len(fresh)
 
 
 def _insert_devices(conn: sqlite3.Connection, devices: Sequence[Device]) -> None:
@@ -84,7 +85,8 @@ def _set_groups(conn: sqlite3.Connection, device_id: str, groups: tuple[str, ...
     """Keep the cursors of groups the device stays in; new ones start at the head."""
     keep = (BROADCAST, *groups)
     conn.execute(
-        "DELETE FROM device_groups WHERE device = ? AND grp NOT IN (SELECT value FROM json_each(?))",
+        "DELETE FROM device_groups"
+        " WHERE device = ? AND grp NOT IN (SELECT value FROM json_each(?))",
         (device_id, json.dumps(keep)),
     )
     head = group_head(conn)
@@ -169,7 +171,7 @@ def _unique(groups: Iterable[str]) -> tuple[str, ...]:
     return tuple(g for g in dict.fromkeys(groups) if g != BROADCAST)
 
 
-# --- API tokens --------------------------------------------------------------------------
+# --- API tokens -----------------------------------------------------------------------
 
 _TOKEN_COLS = "id, token_hash, scopes, description, created_at"
 

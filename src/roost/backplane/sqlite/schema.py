@@ -197,4 +197,10 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 def _statements(script: str) -> list[str]:
     """Split a migration into statements (``executescript`` would COMMIT on its own)."""
-    return [s for s in script.split(";") if s.strip()]
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current)
+            current = ""
+    return statements

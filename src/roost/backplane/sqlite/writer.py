@@ -22,13 +22,15 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from roost.backplane.base import Signal
 from roost.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
+A = TypeVar("A")
+R = TypeVar("R")
 Fn = Callable[[sqlite3.Connection], Any]
 Merger = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 SignalsOf = Callable[[Any], Iterable[Signal]]
@@ -82,6 +84,7 @@ class Writer:
         self,
         connect: Callable[[], sqlite3.Connection],
         emit: Callable[[Signal], None],
+        stats: WriterStats,
     ) -> None:
         self._connect = connect
         self._emit = emit
@@ -91,9 +94,9 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._closing = False
         self._stopped: asyncio.Future[None] | None = None
-        self.stats = WriterStats()
+        self.stats = stats
 
-    # --- life cycle (event loop side) -----------------------------------------
+    # --- life cycle (event loop side) -------------------------------------------------
 
     async def start(self) -> None:
         """Open the connection in the thread; raise Unavailable if that fails."""
@@ -121,15 +124,23 @@ class Writer:
         return self._thread is not None and self._thread.is_alive() and not self._closing
 
     def submit(
-        self, fn: Fn, *, atomic: bool = True, signals: SignalsOf | None = None
-    ) -> asyncio.Future[Any]:
+        self,
+        fn: Callable[[sqlite3.Connection], R],
+        *,
+        atomic: bool = True,
+        signals: Callable[[R], Iterable[Signal]] | None = None,
+    ) -> asyncio.Future[R]:
         """Queue ``fn(conn)``. ``atomic=False`` skips the SAVEPOINT: only for
         reads and for writes that raise before their one and only statement."""
         return self._put(fn, atomic=atomic, signals=signals)
 
     def submit_merged(
-        self, merger: Merger, arg: Any, *, signals: SignalsOf | None = None
-    ) -> asyncio.Future[Any]:
+        self,
+        merger: Callable[[sqlite3.Connection, list[A]], list[R]],
+        arg: A,
+        *,
+        signals: Callable[[R], Iterable[Signal]] | None = None,
+    ) -> asyncio.Future[R]:
         """Queue ``arg`` for ``merger(conn, [arg, ...]) -> [result, ...]``, which runs
         once per batch over the args of every op submitted with the same merger."""
         return self._put(None, merger=merger, arg=arg, signals=signals)
@@ -141,7 +152,7 @@ class Writer:
         self._queue.put(op)
         return op.future
 
-    # --- the thread ---------------------------------------------------------------
+    # --- the thread -------------------------------------------------------------------
 
     def _main(self, ready: asyncio.Future[None]) -> None:
         try:
@@ -258,7 +269,7 @@ class Writer:
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             log.warning("event loop closed before the SQLite backplane was")
 
-    # --- back on the event loop ------------------------------------------------------
+    # --- back on the event loop -------------------------------------------------------
 
     def _deliver(self, ops: list[Op]) -> None:
         """Resolve a committed batch's futures, then emit its signals."""

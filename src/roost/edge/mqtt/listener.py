@@ -51,7 +51,7 @@ class MqttListener:
         connect_timeout = self.hub.settings.connect_timeout
         for proto in list(self.connections):
             idle = now - proto.last_rx
-            if proto.conn.state is ConnState.AWAIT_CONNECT:
+            if proto.conn.state in (ConnState.AWAIT_CONNECT, ConnState.CONNECTING):
                 if now - proto.opened_at > connect_timeout:
                     proto.close(int(ReasonCode.MAXIMUM_CONNECT_TIME))
             elif proto.keepalive and idle > proto.keepalive * KEEPALIVE_GRACE:

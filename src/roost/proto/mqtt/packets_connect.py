@@ -13,7 +13,7 @@ from typing import Self
 
 from roost.errors import MalformedPacket, ProtocolError, UnsupportedVersion
 
-from .constants import AUTH_REASONS, CONNACK_REASONS, DISCONNECT_REASONS, PacketType
+from .constants import AUTH_REASONS, CONNACK_REASONS, DISCONNECT_REASONS
 from .properties import (
     AUTH_PROPS,
     CONNACK_PROPS,

@@ -66,6 +66,41 @@ class Publish:
         return parse_publish(flags, buf, 0, len(buf), version)
 
 
+class _PublishLayout:
+    """The slot layout of :class:`Publish` without its frozen ``__setattr__``.
+
+    A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``, which costs more than all of PUBLISH parsing. The
+    decoder builds this plain twin and then retypes it as a Publish, which
+    CPython allows for classes with identical slots (and refuses loudly,
+    with TypeError, if the two ever drift apart). The result is an ordinary,
+    immutable Publish.
+    """
+
+    __slots__ = Publish.__slots__
+
+    def __init__(
+        self, topic: str, payload: bytes, qos: int, retain: bool, dup: bool,
+        packet_id: int | None, properties: Properties,
+    ) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.dup = dup
+        self.packet_id = packet_id
+        self.properties = properties
+
+
+def _new_publish(
+    topic: str, payload: bytes, qos: int, retain: bool, dup: bool,
+    packet_id: int | None, properties: Properties,
+) -> Publish:
+    packet = _PublishLayout(topic, payload, qos, retain, dup, packet_id, properties)
+    packet.__class__ = Publish  # type: ignore[assignment]
+    return packet  # type: ignore[return-value]
+
+
 def parse_publish(flags: int, buf: bytes, pos: int, end: int, version: int) -> Publish:
     """Parse the PUBLISH occupying ``buf[pos:end]`` (MQTT 5.0 §3.3.1–§3.3.3).
 
@@ -116,7 +151,7 @@ def parse_publish(flags: int, buf: bytes, pos: int, end: int, version: int) -> P
                 raise ProtocolError("empty topic without a topic alias (§3.3.2.3.4)")
     elif not topic:
         raise TopicNameInvalid("empty topic name [MQTT-4.7.3-1]")
-    return Publish(topic, buf[pos:end], qos, bool(flags & 1), dup, packet_id, props)
+    return _new_publish(topic, buf[pos:end], qos, flags & 1 == 1, dup, packet_id, props)
 
 
 def encode_publish(

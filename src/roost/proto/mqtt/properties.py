@@ -27,7 +27,7 @@ from .wire import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Properties:
     """The properties of one packet or of a Will (MQTT 5.0 §2.2.2.2, §3.1.3.2).
 
@@ -63,6 +63,15 @@ class Properties:
     wildcard_subscription_available: int | None = None
     subscription_identifier_available: int | None = None
     shared_subscription_available: int | None = None
+
+    def __repr__(self) -> str:
+        # Only the properties present: a full repr is 27 fields of None.
+        shown = (
+            f"{name}={getattr(self, name)!r}"
+            for name in self.__slots__
+            if getattr(self, name) not in (None, ())
+        )
+        return f"Properties({', '.join(shown)})"
 
 
 EMPTY_PROPERTIES = Properties()

@@ -1,0 +1,97 @@
+"""Prometheus metrics of one node, served at ``GET /metrics``.
+
+One registry for the whole process: the service counts HTTP requests here, and
+other layers (the MQTT edge, the hub) add their own counters and set the
+gauges below, so that one scrape shows the node.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+HTTP_REQUESTS = Counter(
+    "roost_http_requests",
+    "HTTP API requests, by method, route template and status code.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_DURATION = Histogram(
+    "roost_http_request_duration_seconds",
+    "Time to answer an HTTP API request (long polls included), by route template.",
+    ["route"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+LONG_POLLS = Gauge(
+    "roost_http_long_polls",
+    "Long polls (telemetry, inquiries, feedback) waiting right now.",
+    registry=REGISTRY,
+)
+MESSAGES_SENT = Counter(
+    "roost_messages_sent",
+    "Service-to-device messages accepted through the API, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+# Set by the layers that know them (edge, hub); declared here so every node exports them.
+DEVICES_CONNECTED = Gauge(
+    "roost_devices_connected",
+    "Devices connected to this node.",
+    registry=REGISTRY,
+)
+CONNECTIONS = Gauge(
+    "roost_connections",
+    "Open device connections on this node, by protocol.",
+    ["protocol"],
+    registry=REGISTRY,
+)
+
+
+def route_label(route: BaseRoute | None) -> str:
+    """The route template (``/v1/devices/{id}``), so that labels stay few."""
+    if isinstance(route, Route):
+        return route.path
+    return "unmatched"
+
+
+class MetricsMiddleware:
+    """Count every HTTP request by method, route template and status code."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        start = time.perf_counter()
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        finally:
+            # The router stores the matched route in the scope it was handed.
+            route = route_label(scope.get("route"))
+            HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+            HTTP_DURATION.labels(route).observe(time.perf_counter() - start)
