@@ -1,11 +1,11 @@
-"""Decode throughput of Roost's MQTT codec: a QoS 1 PUBLISH stream, 64 KiB reads.
+"""Throughput of Roost's MQTT codec on a QoS 1 PUBLISH stream read in 64 KiB chunks.
 
 Run: .venv/bin/python bench/bench_codec.py [--seconds N]
 
-Prints decoded packets/s and MB/s for MQTT 3.1.1 and 5.0, plus the rate of
-encode_publish and of MqttConnection.receive_data (decode + state checks).
-The peer is the decoder's own raw speed on the same stream: receive_data adds
-the connection's checks on top of it.
+For MQTT 3.1.1 and 5.0 it prints packets/s and MB/s of:
+  Decoder.feed            bytes -> Publish objects
+  MqttConnection          the same plus the state machine and one pubacks() per read
+  encode_publish          the outbound fast path
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ TOPIC = "devices/sensor-0042/telemetry"
 
 
 def make_stream(version: int, count: int) -> bytes:
-    return b"".join(
-        encode_publish(TOPIC, PAYLOAD, 1, i % 65535 + 1, version) for i in range(count)
-    )
+    return b"".join(encode_publish(TOPIC, PAYLOAD, 1, i % 65535 + 1, version) for i in range(count))
 
 
 def chunks(stream: bytes) -> list[bytes]:
@@ -84,17 +82,25 @@ def main() -> None:
         stream = make_stream(version, 20_000)
         reads = chunks(stream)
         packet_size = len(stream) // 20_000
-        print(f"MQTT {name}: QoS 1 PUBLISH, {len(PAYLOAD)} B payload, "
-              f"{packet_size} B packet, {READ_SIZE // 1024} KiB reads")
+        print(
+            f"MQTT {name}: QoS 1 PUBLISH, {len(PAYLOAD)} B payload, "
+            f"{packet_size} B packet, {READ_SIZE // 1024} KiB reads"
+        )
         rate, _ = measure(bench_decoder(version, reads), args.seconds)
-        print(f"  Decoder.feed                 {rate:12,.0f} packets/s "
-              f"{rate * packet_size / 1e6:8.1f} MB/s")
+        print(
+            f"  Decoder.feed                 {rate:12,.0f} packets/s "
+            f"{rate * packet_size / 1e6:8.1f} MB/s"
+        )
         rate, _ = measure(bench_connection(version, reads), args.seconds)
-        print(f"  MqttConnection (+ pubacks)   {rate:12,.0f} packets/s "
-              f"{rate * packet_size / 1e6:8.1f} MB/s")
+        print(
+            f"  MqttConnection (+ pubacks)   {rate:12,.0f} packets/s "
+            f"{rate * packet_size / 1e6:8.1f} MB/s"
+        )
         rate, _ = measure(bench_encode(version), args.seconds)
-        print(f"  encode_publish               {rate:12,.0f} packets/s "
-              f"{rate * packet_size / 1e6:8.1f} MB/s")
+        print(
+            f"  encode_publish               {rate:12,.0f} packets/s "
+            f"{rate * packet_size / 1e6:8.1f} MB/s"
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from common import (
     Row,
     Server,
     check_alive,
+    check_connected,
     chosen_servers,
     cpu_text,
     machine,
@@ -35,14 +36,19 @@ from loadgen import Device, Fleet, Job, LoadGen, split_devices
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--devices", type=int, default=100, help="publishing connections (default 100)")
     p.add_argument("--window", type=int, default=64, help="QoS 1 messages in flight per connection")
     p.add_argument("--payload", type=int, default=64, help="payload bytes per message (default 64)")
     p.add_argument("--qos", default="1,0", help="QoS levels to measure (default 1,0)")
-    p.add_argument("--sub-qos", default="1,0",
-                   help="QoS of Mosquitto's counting subscription when publishers use QoS 1; "
-                   "one measurement each (default 1,0)")
+    p.add_argument(
+        "--sub-qos",
+        default="1,0",
+        help="QoS of Mosquitto's counting subscription when publishers use QoS 1; "
+        "one measurement each (default 1,0)",
+    )
     p.add_argument("--procs", type=int, default=1, help="publisher processes (default 1)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     p.add_argument("--duration", type=float, default=8.0, help="seconds measured")
@@ -60,7 +66,7 @@ def _window_rate(results: list[dict[str, Any]], role: str) -> float:
     return sum(r["c2"][role] - r["c1"][role] for r in rs) / span
 
 
-def _settled_rows(server: Roost, timeout: float = 15.0) -> int:
+def _settled_rows(server: Roost, timeout: float = 20.0) -> int:
     """Row count once it stops growing (QoS 0 messages still in buffers get stored)."""
     rows, deadline = server.telemetry_rows(), time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -76,20 +82,24 @@ def measure(kind: type[Server], qos: int, sub_qos: int, args: argparse.Namespace
     with kind() as server:
         devices = server.devices(args.devices)
         jobs = [
-            Job(HOST, server.mqtt_port, [Fleet("publish", part, qos=qos, window=args.window,
-                                               payload=args.payload)],
-                warmup=args.warmup, duration=args.duration)
+            Job(
+                HOST,
+                server.mqtt_port,
+                [Fleet("publish", part, qos=qos, window=args.window, payload=args.payload)],
+                warmup=args.warmup,
+                duration=args.duration,
+            )
             for part in split_devices(devices, args.procs)
         ]
         if isinstance(server, Mosquitto):
-            sub = Fleet("count", [Device("bench-subscriber")], topic="devices/+/telemetry",
-                        qos=sub_qos)
-            jobs.append(Job(HOST, server.mqtt_port, [sub], warmup=args.warmup,
-                            duration=args.duration))
+            sub = Fleet(
+                "count", [Device("bench-subscriber")], topic="devices/+/telemetry", qos=sub_qos
+            )
+            jobs.append(
+                Job(HOST, server.mqtt_port, [sub], warmup=args.warmup, duration=args.duration)
+            )
         with LoadGen(jobs) as lg:
-            for report in lg.ready():
-                if report["failed"]:
-                    raise RuntimeError(f"{server.name}: connections failed: {report['errors']}")
+            check_connected(server, lg.ready())
             cpu = CpuMeter(server=[server.pid], loadgen=lg.pids)
             lg.go()
             time.sleep(args.warmup)
@@ -102,8 +112,13 @@ def measure(kind: type[Server], qos: int, sub_qos: int, args: argparse.Namespace
             # count while the connections are open: the server may still be storing
             stored = _settled_rows(server) if isinstance(server, Roost) else 0
         check_alive(server)
-        out: dict[str, Any] = {"server": server.name, "qos": qos, "sub_qos": sub_qos, "cpu": load,
-                               "closed": sum(r["closed_early"] for r in results)}
+        out: dict[str, Any] = {
+            "server": server.name,
+            "qos": qos,
+            "sub_qos": sub_qos,
+            "cpu": load,
+            "closed": sum(r["closed_early"] for r in results),
+        }
         out["sent"] = _sum(results, "final", "publish") if qos == 0 else None
         if isinstance(server, Roost):
             if qos == 1:
@@ -127,24 +142,39 @@ def measure(kind: type[Server], qos: int, sub_qos: int, args: argparse.Namespace
 
 def main() -> None:
     args = parse_args()
-    print(f"fan-in: {args.devices} devices, window {args.window}, {args.payload}-byte payloads, "
-          f"{args.procs} publisher process(es), {args.duration:.0f} s measured; {machine()}")
+    print(
+        f"fan-in: {args.devices} devices, window {args.window}, {args.payload}-byte payloads, "
+        f"{args.procs} publisher process(es), {args.duration:.0f} s measured; {machine()}"
+    )
     results = []
     for qos in (int(q) for q in args.qos.split(",")):
         for kind in chosen_servers(args):
-            sub_qoses = [int(q) for q in args.sub_qos.split(",")] if qos and kind is Mosquitto else [0]
+            sub_qoses = (
+                [int(q) for q in args.sub_qos.split(",")] if qos and kind is Mosquitto else [0]
+            )
             for sub_qos in sub_qoses:
                 r = measure(kind, qos, sub_qos, args)
-                print(f"  {r['server']} QoS {qos}: {r['rate']:,.0f} msg/s ({cpu_text(r['cpu'])}); "
-                      f"{r['note']}", flush=True)
+                print(
+                    f"  {r['server']} QoS {qos}: {r['rate']:,.0f} msg/s ({cpu_text(r['cpu'])}); "
+                    f"{r['note']}",
+                    flush=True,
+                )
                 results.append(r)
     rows = []
     for r in results:
-        what = ("PUBACKed, durable" if r["server"] == "Roost" else "PUBACKed, not stored") \
-            if r["qos"] == 1 else ("stored" if r["server"] == "Roost" else "delivered")
-        figures = {"QoS": str(r["qos"]), "msg/s": f"{r['rate']:,.0f}", "counted": what,
-                   "server CPU": f"{r['cpu']['server']:.0%}",
-                   "loadgen CPU": f"{r['cpu']['loadgen']:.0%}", "notes": r["note"]}
+        what = (
+            ("PUBACKed, durable" if r["server"] == "Roost" else "PUBACKed, not stored")
+            if r["qos"] == 1
+            else ("stored" if r["server"] == "Roost" else "delivered")
+        )
+        figures = {
+            "QoS": str(r["qos"]),
+            "msg/s": f"{r['rate']:,.0f}",
+            "counted": what,
+            "server CPU": f"{r['cpu']['server']:.0%}",
+            "loadgen CPU": f"{r['cpu']['loadgen']:.0%}",
+            "notes": r["note"],
+        }
         if r["closed"]:
             figures["notes"] += f"; {r['closed']} connections closed by the server"
         rows.append(Row(r["server"], figures))
@@ -152,10 +182,22 @@ def main() -> None:
     rate = {(r["server"], r["qos"], r["sub_qos"]): r["rate"] for r in results}
     print()
     for sub_qos in (1, 0):
-        print(ratio_text(f"QoS 1, Roost durable vs Mosquitto non-durable with a QoS {sub_qos} subscriber",
-                         rate.get(("Roost", 1, 0)), rate.get(("Mosquitto", 1, sub_qos)), " msg/s"))
-    print(ratio_text("QoS 0, Roost stored vs Mosquitto delivered",
-                     rate.get(("Roost", 0, 0)), rate.get(("Mosquitto", 0, 0)), " msg/s"))
+        print(
+            ratio_text(
+                f"QoS 1, Roost durable vs Mosquitto non-durable with a QoS {sub_qos} subscriber",
+                rate.get(("Roost", 1, 0)),
+                rate.get(("Mosquitto", 1, sub_qos)),
+                " msg/s",
+            )
+        )
+    print(
+        ratio_text(
+            "QoS 0, Roost stored vs Mosquitto delivered",
+            rate.get(("Roost", 0, 0)),
+            rate.get(("Mosquitto", 0, 0)),
+            " msg/s",
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Prints, for the same disk and the same PRAGMAs (WAL, synchronous=FULL):
 
 * telemetry: N concurrent producers, each appending batches of 10 records
-  (what one socket read of QoS 1 PUBLISHes gives the MQTT edge);
+  (what one socket read of QoS 1 PUBLISHes gives the MQTT edge), and the latency
+  of a mailbox_read meanwhile (reads ride in the write batches);
 * mailbox_put: N concurrent producers over 1,000 devices;
 * the peer: the same rows inserted with one commit per message;
 * device_import of 100,000 devices;
@@ -21,7 +22,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from roost.backplane.sqlite import SqliteBackplane
@@ -32,9 +32,18 @@ PAYLOAD = b"x" * 100
 DEVICES = 1000
 
 
-async def telemetry_rate(bp: SqliteBackplane, producers: int, seconds: float) -> float:
+async def telemetry_rate(
+    bp: SqliteBackplane, producers: int, seconds: float, read_latencies: list[float]
+) -> float:
+    """Records/s; meanwhile one reader samples mailbox_read latency under that load."""
     stored = 0
     deadline = time.perf_counter() + seconds
+
+    async def read() -> None:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            await bp.mailbox_read("dev-0", 0, 10, time.time())
+            read_latencies.append(time.perf_counter() - start)
 
     async def produce(n: int) -> None:
         nonlocal stored
@@ -46,7 +55,7 @@ async def telemetry_rate(bp: SqliteBackplane, producers: int, seconds: float) ->
             stored += 10
 
     start = time.perf_counter()
-    await asyncio.gather(*(produce(n) for n in range(producers)))
+    await asyncio.gather(read(), *(produce(n) for n in range(producers)))
     return stored / (time.perf_counter() - start)
 
 
@@ -59,7 +68,7 @@ async def mailbox_rate(bp: SqliteBackplane, producers: int, seconds: float) -> f
         i = n
         while time.perf_counter() < deadline:
             now = time.time()
-            msg = MailboxMessage(uuid.uuid4().hex, f"dev-{i % DEVICES}",
+            msg = MailboxMessage(f"m{i}", f"dev-{i % DEVICES}",
                                  MessageKind.NOTIFICATION, "alerts", PAYLOAD, now, now + 3600)
             await bp.mailbox_put(msg, max_depth=1_000_000)
             stored += 1
@@ -88,7 +97,7 @@ def naive_rate(path: Path, seconds: float, mailbox: bool) -> float:
     start = time.perf_counter()
     while time.perf_counter() < deadline:
         now = time.time()
-        args = ((f"dev-{stored % DEVICES}", uuid.uuid4().hex, PAYLOAD, now, now + 3600)
+        args = ((f"dev-{stored % DEVICES}", f"m{stored}", PAYLOAD, now, now + 3600)
                 if mailbox else (f"dev-{stored % 50}", PAYLOAD, now))
         conn.execute("BEGIN")
         conn.execute(sql, args)
@@ -121,7 +130,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     await bp.device_import([Device(f"dev-{i}", "sha256$00$11") for i in range(DEVICES)])
 
     commits, ops = bp.stats.commits, bp.stats.ops
-    tele = await telemetry_rate(bp, args.producers, args.seconds)
+    reads: list[float] = []
+    tele = await telemetry_rate(bp, args.producers, args.seconds, reads)
+    reads.sort()
     tele_batch = (bp.stats.ops - ops) / max(bp.stats.commits - commits, 1)
     commits, ops = bp.stats.commits, bp.stats.ops
     mbx = await mailbox_rate(bp, args.producers, args.seconds)
@@ -136,6 +147,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
           f"{os.cpu_count()} cores, loop {args.loop}, {args.producers} producers, {workdir}")
     print(f"device_import 100,000 devices        {import_s:8.2f} s")
     print(f"telemetry, batches of 10 (records/s) {tele:10,.0f}   ops per commit {tele_batch:6.1f}")
+    print(f"mailbox_read under that load (ms)    p50 {reads[len(reads) // 2] * 1e3:.2f}"
+          f"  p99 {reads[len(reads) * 99 // 100] * 1e3:.2f}")
     print(f"mailbox_put (messages/s)             {mbx:10,.0f}   ops per commit {mbx_batch:6.1f}")
     print(f"peer: commit per telemetry record    {naive_tele:10,.0f}")
     print(f"peer: commit per mailbox message     {naive_mbx:10,.0f}")

@@ -128,8 +128,12 @@ class Server:
         self.log_path = self.dir / "server.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                preexec_fn=raise_nofile_limit, start_new_session=True,  # Ctrl-C reaches us only
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=raise_nofile_limit,
+                start_new_session=True,  # Ctrl-C reaches us only
             )
 
     def log_tail(self, lines: int = 40) -> str:
@@ -180,6 +184,7 @@ class Mosquitto(Server):
             "log_type warning\n"
             "connection_messages false\n"
             "max_connections -1\n"
+            "set_tcp_nodelay true\n"  # as Roost (asyncio) does: no Nagle delay on replies
         )
         self._spawn([MOSQUITTO, "-c", str(conf)])
         assert self.proc is not None
@@ -202,8 +207,18 @@ class Roost(Server):
         self.url = f"http://{HOST}:{self.http_port}"
         env = dict(os.environ, ROOST_LOG_LEVEL=os.environ.get("ROOST_LOG_LEVEL", "warning"))
         self._spawn(
-            [ROOST, "serve", "--data-dir", str(self.dir / "data"), "--host", HOST,
-             "--mqtt-port", str(self.mqtt_port), "--http-port", str(self.http_port)],
+            [
+                ROOST,
+                "serve",
+                "--data-dir",
+                str(self.dir / "data"),
+                "--host",
+                HOST,
+                "--mqtt-port",
+                str(self.mqtt_port),
+                "--http-port",
+                str(self.http_port),
+            ],
             env=env,
         )
         assert self.proc is not None
@@ -250,7 +265,7 @@ class Roost(Server):
         return [Device(d, keys[d]) for d in ids]
 
     def telemetry_rows(self) -> int:
-        """Records stored so far, read from the SQLite file (WAL: readers do not block the writer)."""
+        """Records stored so far, from the SQLite file (WAL: readers do not block the writer)."""
         import sqlite3
 
         db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
@@ -265,13 +280,26 @@ SERVERS = {"roost": Roost, "mosquitto": Mosquitto}
 
 def servers_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--servers", default="roost,mosquitto",
+        "--servers",
+        default="roost,mosquitto",
         help="comma-separated servers to measure, in order (default: roost,mosquitto)",
     )
 
 
 def chosen_servers(args: argparse.Namespace) -> list[type[Server]]:
     return [SERVERS[s.strip()] for s in args.servers.split(",") if s.strip()]
+
+
+def check_connected(server: Server, reports: list[dict[str, Any]]) -> None:
+    """Stop with the errors and the server's log if any load connection failed."""
+    errors = [e for r in reports for e in r["errors"]]
+    failed = sum(r["failed"] for r in reports)
+    if failed:
+        distinct = sorted(set(errors))[:3]
+        raise RuntimeError(
+            f"{server.name}: {failed} connections failed, e.g. {distinct}; log tail:\n"
+            f"{server.log_tail()}"
+        )
 
 
 def check_alive(server: Server) -> None:
@@ -312,10 +340,14 @@ def print_table(title: str, rows: list[Row]) -> None:
         print("  ".join(v.ljust(wd) for v, wd in zip(row, widths, strict=True)))
 
 
-def ratio_text(label: str, roost: float | None, peer: float | None, unit: str = "") -> str:
+def ratio_text(
+    label: str, roost: float | None, peer: float | None, unit: str = "", fmt: str = ",.0f"
+) -> str:
     if not roost or not peer:
         return f"{label}: (not measured for both servers)"
-    return f"{label}: Roost {roost:,.0f}{unit} / Mosquitto {peer:,.0f}{unit} = {roost / peer:.2f}x"
+    return (
+        f"{label}: Roost {roost:{fmt}}{unit} / Mosquitto {peer:{fmt}}{unit} = {roost / peer:.2f}x"
+    )
 
 
 def machine() -> str:

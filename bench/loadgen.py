@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ import mqttwire as w
 from common import raise_nofile_limit
 
 PAYLOAD_BYTE = b"x"
+QOS0_SNDBUF = 64 * 1024
 
 
 @dataclass
@@ -150,10 +152,20 @@ class Publisher(Client):
         topic = fleet.topic.format(id=device.id)
         payload = PAYLOAD_BYTE * fleet.payload
         # packets[pid] is the whole pre-encoded PUBLISH for that packet id, re-sent on its ack
-        self.packets = [b""] + [w.publish(topic, payload, 1, pid) for pid in range(1, 1 + fleet.window)]
+        self.packets = [b""] + [
+            w.publish(topic, payload, 1, pid) for pid in range(1, 1 + fleet.window)
+        ]
         self.block = w.publish(topic, payload, 0) * 64 if fleet.qos == 0 else b""
         self.sent = self.acked = 0
         self.running = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.block:
+            # QoS 0 has no window: without this, loopback autotuning lets megabytes of
+            # messages queue in the kernel and the server works through them long after.
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, QOS0_SNDBUF)
+        super().connection_made(transport)
 
     def start(self) -> None:
         self.running = True
@@ -222,7 +234,9 @@ class Responder(Client):
         if qos:
             out.append(w.puback(pid))
         self.pid = self.pid % 65535 + 1
-        out.append(w.publish(self.prefix + topic[topic.rfind(b"/") + 1 :], b"ok", self.qos, self.pid))
+        out.append(
+            w.publish(self.prefix + topic[topic.rfind(b"/") + 1 :], b"ok", self.qos, self.pid)
+        )
         self.count += 1
 
 
@@ -270,13 +284,17 @@ def _factory(fleet: Fleet, device: Device, keepalive: int) -> Any:
     return lambda: Client(device, keepalive)
 
 
-async def _open_fleet(job: Job, fleet: Fleet, gate: asyncio.Semaphore) -> tuple[list[Any], list[str]]:
+async def _open_fleet(
+    job: Job, fleet: Fleet, gate: asyncio.Semaphore
+) -> tuple[list[Any], list[str]]:
     async def one(device: Device) -> Any:
         async with gate:
             client = await open_client(job.host, job.port, _factory(fleet, device, job.keepalive))
             if fleet.role in ("count", "respond", "idle"):
                 topic = fleet.topic if fleet.role == "count" else "devices/{id}/commands/#"
-                rc = await asyncio.wait_for(client.subscribe(topic.format(id=device.id), fleet.qos), 30)
+                rc = await asyncio.wait_for(
+                    client.subscribe(topic.format(id=device.id), fleet.qos), 30
+                )
                 if rc == 0x80:
                     raise PermissionError(f"SUBSCRIBE {topic!r} refused")
             return client
@@ -332,8 +350,15 @@ async def _timed_phase(job: Job, fleets: list[tuple[Fleet, list[Any]]]) -> dict[
         await asyncio.sleep(0.05)
     last = max((c.last for f, cs in fleets if f.role == "count" for c in cs), default=0.0)
     closed = sum(c.closed for _, cs in fleets for c in cs)
-    return {"t1": t1, "t2": t2, "c1": c1, "c2": c2, "final": _counts(fleets), "last": last,
-            "closed_early": closed}
+    return {
+        "t1": t1,
+        "t2": t2,
+        "c1": c1,
+        "c2": c2,
+        "final": _counts(fleets),
+        "last": last,
+        "closed_early": closed,
+    }
 
 
 async def _connect_phase(job: Job, fleet: Fleet) -> tuple[dict[str, Any], list[Client]]:
@@ -346,7 +371,9 @@ async def _connect_phase(job: Job, fleet: Fleet) -> tuple[dict[str, Any], list[C
         async with gate:
             t = time.perf_counter()
             try:
-                client = await open_client(job.host, job.port, _factory(fleet, device, job.keepalive))
+                client = await open_client(
+                    job.host, job.port, _factory(fleet, device, job.keepalive)
+                )
             except Exception as exc:  # noqa: BLE001 - counted and reported, not fatal
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
@@ -358,8 +385,13 @@ async def _connect_phase(job: Job, fleet: Fleet) -> tuple[dict[str, Any], list[C
 
     t0 = time.time()
     await asyncio.gather(*(one(d) for d in fleet.devices))
-    return {"t0": t0, "t_end": time.time(), "latencies": latencies, "errors": errors[:20],
-            "failed": len(errors)}, kept
+    return {
+        "t0": t0,
+        "t_end": time.time(),
+        "latencies": latencies,
+        "errors": errors[:20],
+        "failed": len(errors),
+    }, kept
 
 
 async def _run(job: Job, pipe: Connection) -> None:
@@ -390,8 +422,9 @@ async def _run(job: Job, pipe: Connection) -> None:
         await recv()  # "end": the server may still be working through what we sent
     else:
         await recv()  # "end"
-        pipe.send(("done", {"final": _counts(fleets),
-                            "closed_early": sum(c.closed for c in everyone)}))
+        pipe.send(
+            ("done", {"final": _counts(fleets), "closed_early": sum(c.closed for c in everyone)})
+        )
     pinger.cancel()
     for c in everyone + kept:
         c.close()
@@ -447,7 +480,10 @@ class LoadGen:
     def _recv(self, pipe: Connection, expect: str, timeout: float) -> dict[str, Any]:
         if not pipe.poll(timeout):
             raise TimeoutError(f"load generator did not report {expect!r} within {timeout:.0f} s")
-        kind, body = pipe.recv()
+        try:
+            kind, body = pipe.recv()
+        except EOFError:
+            raise RuntimeError("a load generator process died (see its traceback above)") from None
         if kind == "error":
             raise RuntimeError(f"load generator process failed:\n{body}")
         assert kind == expect, (kind, expect)

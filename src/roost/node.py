@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn inside a node: the node, not uvicorn, owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class Node:
     def __init__(self, settings: Settings, backplane: Backplane | None = None) -> None:
         self.settings = settings
@@ -77,8 +86,7 @@ class Node:
             access_log=False,
             loop="none",
         )
-        self._http = uvicorn.Server(config)
-        self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._http = EmbeddedServer(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[http_sock]))
         while not self._http.started:
             if self._http_task.done():

@@ -18,7 +18,7 @@ import pytest
 
 from roost.backplane.sqlite import SqliteBackplane
 from roost.backplane.sqlite.schema import MIGRATIONS
-from roost.errors import AlreadyExists, Unavailable
+from roost.errors import AlreadyExists, MailboxFull, Unavailable, UnknownDevice
 from roost.model import Device, Session, TelemetryRecord
 
 from .contract import BackplaneContract
@@ -149,12 +149,16 @@ async def test_a_failing_operation_does_not_poison_its_batch(
             backplane.device_create(device("fresh", ("g",))),
             backplane.device_create(device(taken)),  # fails after nothing, rolls back alone
             backplane.device_create(device("fresh")),  # fails: the first one is in the batch
-            backplane.mailbox_put(message(taken), 10),
+            backplane.mailbox_put(message(taken), 10),  # these three are merged
+            backplane.mailbox_put(message("ghost"), 10),
+            backplane.mailbox_put(message(taken), 1),  # full by now
         ])
     results = await asyncio.gather(*futures, return_exceptions=True)
     assert results[0] is None
     assert isinstance(results[1], AlreadyExists) and isinstance(results[2], AlreadyExists)
     assert results[3].device == taken
+    assert isinstance(results[4], UnknownDevice) and isinstance(results[5], MailboxFull)
+    assert await backplane.mailbox_depth(taken, time.time()) == 1
     fresh = await backplane.device_get("fresh")
     assert fresh is not None and fresh.groups == ("g",)
     assert await backplane.device_count() == 2

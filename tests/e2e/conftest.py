@@ -1,4 +1,9 @@
-"""End-to-end fixtures: a real node (SQLite file, sockets) in a thread, real clients."""
+"""End-to-end fixtures: a real node (SQLite file, sockets) in a thread, real clients.
+
+A test that needs other settings marks itself ``@pytest.mark.node(mailbox_depth=3)``;
+the ``node`` fixture (and so ``api``, ``register`` and ``devices``) then runs a node
+with those settings.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,21 @@ from e2e.paho_device import PahoDevice
 from roost.testing.thread import NodeThread
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "node(**settings): run the test's node with these settings")
+
+
+def node_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    settings: dict[str, Any] = {"sweep_interval": 0.5}
+    marker = request.node.get_closest_marker("node")
+    if marker is not None:
+        settings.update(marker.kwargs)
+    return settings
+
+
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[NodeThread]:
-    with NodeThread(tmp_path / "data", sweep_interval=0.5) as running:
+def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NodeThread]:
+    with NodeThread(tmp_path / "data", **node_settings(request)) as running:
         yield running
 
 

@@ -30,6 +30,7 @@ class PahoDevice:
         client_id: str | None = None,
     ) -> None:
         self.port = port
+        self.device_id = device_id
         self.version = version
         self.clean = clean
         self.session_expiry = session_expiry
@@ -101,7 +102,12 @@ class PahoDevice:
 
     def close(self) -> None:
         self.client.disconnect()
-        self.client.loop_stop()
+        if self.disconnected.is_set():
+            # Closed by the server: paho's loop thread sits in its reconnect wait and
+            # notices loop_stop only after up to a second; do not hold the test up.
+            threading.Thread(target=self.client.loop_stop, daemon=True).start()
+        else:
+            self.client.loop_stop()
 
 
 def user_props(msg: mqtt.MQTTMessage) -> dict[str, str]:

@@ -15,7 +15,7 @@ def concrete(path: str) -> str:
     return (
         path.replace("{id}", "d1")
         .replace("{name}", "c")
-        .replace("{topic:path}", "t")
+        .replace("{topic:topic}", "t")
         .replace("{group}", "g")
         .replace("{iid}", "i1")
     )

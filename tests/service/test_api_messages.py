@@ -137,9 +137,12 @@ async def test_notify_group_and_broadcast(client: httpx.AsyncClient, hub: Hub) -
     assert b1[all_id].group == BROADCAST
 
 
-async def test_notify_bad_group_is_422(client: httpx.AsyncClient) -> None:
+async def test_notify_bad_group_or_topic_is_422(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/groups/bad group/notifications/t")
     assert r.status_code == 422 and r.json()["error"] == "invalid_id"
+    for topic in ["a%0Ab", "a/+/b", "a//b", "$SYS", ""]:
+        r = await client.post(f"/v1/broadcast/notifications/{topic}")
+        assert r.status_code == 422, topic
 
 
 async def test_mailbox_list(client: httpx.AsyncClient) -> None:

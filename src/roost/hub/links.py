@@ -16,8 +16,8 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from roost.backplane.base import Signal, SignalKind
 from roost.errors import BadCredentials, Forbidden, InvalidInput
@@ -53,6 +53,7 @@ class DeviceLink:
         "_links",
         "device",
         "groups",
+        "key_hash",
         "topics",
         "owner",
         "sink",
@@ -73,6 +74,7 @@ class DeviceLink:
         self._links = links
         self.device = device
         self.groups = groups
+        self.key_hash = ""
         self.topics = DeviceTopics(device)
         self.owner = f"{links.node}/{next(_owner_ids)}"
         self.sink = sink
@@ -217,6 +219,19 @@ class DeviceLink:
             batch.sort(key=lambda m: m.created_at)
         return batch[:limit]
 
+    async def regroup(self, groups: tuple[str, ...]) -> None:
+        """The device's groups changed: read joined groups' logs from its new cursors,
+        keep the place in groups it stays in (no redelivery), stop reading left ones."""
+        self.groups = groups
+        cursors = await self._links.backplane.group_cursors(self.device)
+        keep = {*groups, BROADCAST}
+        for group in list(self._group_next):
+            if group not in keep:
+                del self._group_next[group]
+        for group in keep:
+            self._group_next.setdefault(group, cursors.get(group, 0))
+        self.wake()
+
     def acked(self, msg: MailboxMessage) -> None:
         """The device acknowledged ``msg``: remove it (batched with other acks)."""
         self._acks.append(msg)
@@ -272,7 +287,7 @@ class DeviceLinks:
         self.backplane = hub.backplane
         self.node = hub.settings.node
         self._by_device: dict[str, DeviceLink] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         hub.backplane.signals.subscribe(self._on_signal)
 
     def __len__(self) -> int:
@@ -281,13 +296,13 @@ class DeviceLinks:
     def get(self, device: str) -> DeviceLink | None:
         return self._by_device.get(device)
 
-    def spawn(self, coro: object) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a background write; keep a reference so it is not collected, log failures."""
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background write failed", exc_info=task.exception())
@@ -315,12 +330,13 @@ class DeviceLinks:
             log.warning("disabled device %r refused", device_id)
             raise Forbidden("device is disabled")
         link = DeviceLink(self, device_id, device.groups, sink)
+        link.key_hash = device.key_hash
         link.persistent = session_expiry != 0
         link.session_expiry = session_expiry
         previous = self._by_device.get(device_id)
         self._by_device[device_id] = link
         if previous is not None:
-            previous.kick("session taken over")
+            previous.sink.kick("session taken over")
         await self.backplane.presence_claim(device_id, link.owner, self.node, time.time())
         session_present = await self._restore_session(link, clean)
         return link, session_present
@@ -386,12 +402,14 @@ class DeviceLinks:
 
     async def _refresh(self, link: DeviceLink) -> None:
         device = await self.backplane.device_get(link.device)
-        if device is None or not device.enabled:
-            link.sink.kick("device removed" if device is None else "device disabled")
-            return
-        if device.groups != link.groups:
-            link.groups = device.groups
-            await link.start_delivery()
+        if device is None:
+            link.sink.kick("device removed")
+        elif not device.enabled:
+            link.sink.kick("device disabled")
+        elif device.key_hash != link.key_hash:
+            link.sink.kick("key rotated")
+        elif device.groups != link.groups:
+            await link.regroup(device.groups)
 
     _handlers: dict[SignalKind, Callable[[DeviceLinks, Signal], None]] = {
         SignalKind.MAILBOX: _on_mailbox,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from enum import Enum
 
+from roost.errors import ProtocolError
 from roost.model import MailboxMessage, MessageKind
+from roost.proto.mqtt.topics import validate_topic_filter
 
 SUBSCRIBABLE = ("commands", "notifications", "replies")
 
@@ -73,6 +75,10 @@ class DeviceTopics:
         a wildcard in the first two levels (``#``, ``devices/+/...``) could reach
         other devices, and ``$`` topics are not for devices.
         """
+        try:
+            validate_topic_filter(topic_filter)
+        except ProtocolError:
+            return False
         if topic_filter == self.prefix + "#":
             return True
         if not topic_filter.startswith(self.prefix):

@@ -85,6 +85,7 @@ class Device:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._connected = threading.Event()
+        self._network_thread: int | None = None  # where callbacks run
         self._connack: int | None = None
         self._subacks: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
@@ -125,6 +126,7 @@ class Device:
         self.close()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._network_thread = threading.get_ident()
         self._connack = int(reason.value)
         self._connected.set()
         if not reason.is_failure:
@@ -164,8 +166,12 @@ class Device:
             for name, value in props.items():
                 setattr(properties, name, value)
         info = self._client.publish(topic, payload, qos, properties=properties)
-        if qos:
+        # Inside a callback the network thread is ours: waiting there for the
+        # PUBACK would stop it from reading the PUBACK.
+        if qos and threading.get_ident() != self._network_thread:
             info.wait_for_publish(self.timeout)
+            if not info.is_published():
+                raise Timeout(f"no PUBACK for {topic} within {self.timeout:g} s")
 
     def telemetry(
         self, payload: bytes, path: str = "", *, qos: int = 1, content_type: str | None = None

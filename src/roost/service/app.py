@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -45,6 +46,14 @@ class Endpoint:
     scope: str | None  # the token scope it needs; None: no token needed
 
 
+class TopicConvertor(PathConvertor):
+    """Like ``path``, but matching newlines too: a bad topic is the hub's 422, not a 404."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("topic", TopicConvertor())
+
 D = "/v1/devices/{id}"
 G = "/v1/groups/{group}"
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -61,9 +70,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", D + "/key", devices.rotate_key, DEVICES),
     # messages
     Endpoint("POST", D + "/commands/{name}", messages.command, MESSAGES),
-    Endpoint("POST", D + "/notifications/{topic:path}", messages.notify_device, MESSAGES),
-    Endpoint("POST", G + "/notifications/{topic:path}", messages.notify_group, MESSAGES),
-    Endpoint("POST", "/v1/broadcast/notifications/{topic:path}", messages.broadcast, MESSAGES),
+    Endpoint("POST", D + "/notifications/{topic:topic}", messages.notify_device, MESSAGES),
+    Endpoint("POST", G + "/notifications/{topic:topic}", messages.notify_group, MESSAGES),
+    Endpoint("POST", "/v1/broadcast/notifications/{topic:topic}", messages.broadcast, MESSAGES),
     Endpoint("GET", D + "/mailbox", messages.mailbox, MESSAGES),
     Endpoint("DELETE", D + "/mailbox", messages.purge, MESSAGES),
     # telemetry, inquiries, feedback

@@ -111,7 +111,14 @@ async def _read_text(request: Request) -> str:
 
 
 def parse_csv(text: str) -> list[DeviceSpec]:
-    reader = csv.reader(io.StringIO(text))
+    try:
+        return _parse_csv(text)
+    except csv.Error as exc:
+        raise InvalidInput(f"the CSV body cannot be read: {exc}") from None
+
+
+def _parse_csv(text: str) -> list[DeviceSpec]:
+    reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in next(reader, [])]
     if not header or header[0] != "id" or any(h not in CSV_COLUMNS for h in header):
         raise InvalidInput("the CSV header must be 'id,groups' or 'id,groups,key'")

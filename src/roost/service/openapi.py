@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 import roost
+from roost.hub.tokens import SCOPES
 
 JSON = dict[str, Any]
 
@@ -43,6 +44,12 @@ def array(item: JSON) -> JSON:
     return {"type": "array", "items": item}
 
 
+# Device, group and consumer-group ids (roost.model.check_id).
+ID: JSON = {"type": "string", "pattern": "^[A-Za-z0-9._:@=~-]{1,128}$"}
+IDS: JSON = array(ID)
+SCOPE: JSON = {"type": "string", "enum": list(SCOPES)}
+
+
 SCHEMAS: dict[str, JSON] = {
     "Error": {
         "type": "object",
@@ -53,8 +60,8 @@ SCHEMAS: dict[str, JSON] = {
     "Health": obj(["status"], status={"type": "string", "enum": ["ok", "unavailable"]}),
     "NewDevice": obj(
         ["id"],
-        id=STR,
-        groups=STRS,
+        id=ID,
+        groups=IDS,
         metadata={"type": "object"},
         key=nullable({"type": "string", "minLength": 16}),
     ),
@@ -69,10 +76,16 @@ SCHEMAS: dict[str, JSON] = {
         last_seen=nullable(TIME),
         mailbox_depth=INT,
     ),
-    "DeviceChange": obj([], groups=STRS, enabled=BOOL, metadata={"type": "object"}),
+    "DeviceChange": obj([], groups=IDS, enabled=BOOL, metadata={"type": "object"}),
     "DevicePage": obj(devices=array(ref("Device")), next=nullable(STR)),
     "DeviceKey": obj(id=STR, key=STR),
-    "ImportRow": obj(["id"], id=STR, groups=STRS, metadata={"type": "object"}, key=STR),
+    "ImportRow": obj(
+        ["id"],
+        id=ID,
+        groups=IDS,
+        metadata={"type": "object"},
+        key={"type": "string", "minLength": 16},
+    ),
     "ImportResult": obj(created=INT, skipped=INT, keys=array(ref("DeviceKey"))),
     "MessageId": obj(id=STR),
     "CommandResponse": obj(id=STR, status=INT, payload=nullable(B64)),
@@ -94,7 +107,7 @@ SCHEMAS: dict[str, JSON] = {
         seq=INT, device=STR, path=STR, payload=B64, content_type=nullable(STR), received_at=TIME
     ),
     "TelemetryBatch": obj(records=array(ref("TelemetryRecord")), ack=nullable(STR)),
-    "TelemetryAck": obj(group=STR, ack=STR),
+    "TelemetryAck": obj(group=ID, ack={"type": "string", "minLength": 1}),
     "Acked": obj(acked=INT),
     "Inquiry": obj(
         id=STR,
@@ -127,7 +140,7 @@ SCHEMAS: dict[str, JSON] = {
         reason=nullable(STR),
     ),
     "Feedback": obj(outcomes=array(ref("Outcome")), next=INT),
-    "NewToken": obj(["scopes"], scopes=STRS, description=STR),
+    "NewToken": obj(["scopes"], scopes={**array(SCOPE), "minItems": 1}, description=STR),
     "TokenCreated": obj(id=STR, token=STR, scopes=STRS),
     "Token": obj(id=STR, scopes=STRS, description=STR, created_at=TIME),
     "Tokens": obj(tokens=array(ref("Token"))),
@@ -344,7 +357,7 @@ def _operations() -> dict[tuple[str, str], JSON]:
             "telemetry",
             {"200": answer("TelemetryBatch", "records and the token that acks them")},
             params=[
-                query("group", STR, "consumer group", required=True),
+                query("group", ID, "consumer group", required=True),
                 query("max", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most"),
                 WAIT,
                 query(

@@ -70,8 +70,10 @@ _VALUES: dict[int, tuple[str, st.SearchStrategy[Any]]] = {
     0x03: ("content_type", text),
     0x08: ("response_topic", topic_names),
     0x09: ("correlation_data", small_binary),
-    0x0B: ("subscription_identifiers", st.lists(st.integers(1, 268_435_455), max_size=2)
-           .map(tuple)),
+    0x0B: (
+        "subscription_identifiers",
+        st.lists(st.integers(1, 268_435_455), max_size=2).map(tuple),
+    ),
     0x11: ("session_expiry_interval", _U32),
     0x12: ("assigned_client_identifier", text),
     0x13: ("server_keep_alive", st.integers(0, 0xFFFF)),
@@ -112,7 +114,10 @@ def connects(draw: st.DrawFn, version: int) -> Connect:
     will = None
     if draw(st.booleans()):
         will = Will(
-            draw(topic_names), draw(small_binary), draw(st.integers(0, 2)), draw(st.booleans()),
+            draw(topic_names),
+            draw(small_binary),
+            draw(st.integers(0, 2)),
+            draw(st.booleans()),
             draw(properties(WILL_PROPS, version=version)),
         )
     username = draw(st.none() | text)
@@ -120,8 +125,15 @@ def connects(draw: st.DrawFn, version: int) -> Connect:
     if version < 5 and username is None:
         password = None  # [MQTT-3.1.2-22]
     return Connect(
-        "MQTT", version, draw(text), draw(st.booleans()), draw(st.integers(0, 0xFFFF)),
-        username, password, will, props,
+        "MQTT",
+        version,
+        draw(text),
+        draw(st.booleans()),
+        draw(st.integers(0, 0xFFFF)),
+        username,
+        password,
+        will,
+        props,
     )
 
 
@@ -133,9 +145,13 @@ def publishes(draw: st.DrawFn, version: int) -> Publish:
     if props.topic_alias is not None and draw(st.booleans()):
         topic = ""  # §3.3.2.3.4: the alias stands for the topic
     return Publish(
-        topic, draw(st.binary(max_size=200)), qos, draw(st.booleans()),
+        topic,
+        draw(st.binary(max_size=200)),
+        qos,
+        draw(st.booleans()),
         draw(st.booleans()) if qos else False,
-        draw(packet_ids) if qos else None, props,
+        draw(packet_ids) if qos else None,
+        props,
     )
 
 
@@ -168,7 +184,8 @@ def packets(version: int) -> st.SearchStrategy[Packet]:
     suback_codes = sorted(SUBACK_REASONS) if v5 else [0, 1, 2, 0x80]
     choices: list[st.SearchStrategy[Any]] = [
         st.builds(
-            Connack, st.booleans(),
+            Connack,
+            st.booleans(),
             st.sampled_from(sorted(CONNACK_REASONS)) if v5 else st.integers(0, 5),
             properties(CONNACK_PROPS, version=version),
         ),
@@ -179,18 +196,23 @@ def packets(version: int) -> st.SearchStrategy[Packet]:
         acks(Pubcomp, version),
         subscribes(version),
         st.builds(
-            Suback, packet_ids,
+            Suback,
+            packet_ids,
             st.lists(st.sampled_from(suback_codes), min_size=1, max_size=5).map(tuple),
             properties(ACK_PROPS, version=version),
         ),
         st.builds(
-            Unsubscribe, packet_ids, st.lists(filters, min_size=1, max_size=4).map(tuple),
+            Unsubscribe,
+            packet_ids,
+            st.lists(filters, min_size=1, max_size=4).map(tuple),
             properties(UNSUBSCRIBE_PROPS, version=version),
         ),
         st.builds(
-            Unsuback, packet_ids,
-            st.lists(st.sampled_from(sorted(UNSUBACK_REASONS)), min_size=1, max_size=4)
-            .map(tuple) if v5 else st.just(()),
+            Unsuback,
+            packet_ids,
+            st.lists(st.sampled_from(sorted(UNSUBACK_REASONS)), min_size=1, max_size=4).map(tuple)
+            if v5
+            else st.just(()),
             properties(ACK_PROPS, version=version),
         ),
         st.just(Pingreq()),
@@ -198,8 +220,11 @@ def packets(version: int) -> st.SearchStrategy[Packet]:
     ]
     if v5:
         choices += [
-            st.builds(Disconnect, st.sampled_from(sorted(DISCONNECT_REASONS)),
-                      properties(DISCONNECT_PROPS)),
+            st.builds(
+                Disconnect,
+                st.sampled_from(sorted(DISCONNECT_REASONS)),
+                properties(DISCONNECT_PROPS),
+            ),
             st.builds(Auth, st.sampled_from(sorted(AUTH_REASONS)), properties(AUTH_PROPS)),
         ]
     else:

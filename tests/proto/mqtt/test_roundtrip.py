@@ -16,7 +16,7 @@ from .strategies import connects, packets, versions
 SETTINGS = settings(
     max_examples=200,
     deadline=None,
-    database=None,  # no .hypothesis/ directory in the repository root
+    database=None,  # no example database: every run starts fresh
     suppress_health_check=[HealthCheck.too_slow],
 )
 

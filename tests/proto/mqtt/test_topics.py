@@ -32,7 +32,18 @@ def test_invalid_topic_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     "topic_filter",
-    ["#", "+", "a/#", "a/+/b", "+/+", "/+", "a//#", "$share/g/a/#", "$share/g//", "sport/+/player1"],
+    [
+        "#",
+        "+",
+        "a/#",
+        "a/+/b",
+        "+/+",
+        "/+",
+        "a//#",
+        "$share/g/a/#",
+        "$share/g//",
+        "sport/+/player1",
+    ],
 )
 def test_valid_topic_filters(topic_filter: str) -> None:
     validate_topic_filter(topic_filter)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from roost.backplane.sqlite import bulk
@@ -19,14 +18,16 @@ _INSERT = f"INSERT INTO outcomes ({_COLS})"
 
 
 def outcome_put(conn: sqlite3.Connection, outcomes: Sequence[Outcome]) -> list[Outcome]:
-    """Store the outcomes; return copies with their consecutive seqs."""
+    """Store the outcomes, setting their (consecutive) seqs; return them."""
     flat: list[Any] = []
     for o in outcomes:
         flat += (o.id, o.device, o.kind, o.name, o.outcome.value, o.at, o.group, o.status,
                  o.payload, o.reason)
-    last = bulk.insert(conn, _INSERT, 10, flat)
-    first = last - len(outcomes) + 1
-    return [replace(o, seq=first + i) for i, o in enumerate(outcomes)]
+    seq = bulk.insert(conn, _INSERT, 10, flat) - len(outcomes)
+    for o in outcomes:
+        seq += 1
+        o.seq = seq
+    return list(outcomes)
 
 
 def outcome_read(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[Outcome]:

@@ -56,7 +56,8 @@ def _insert_devices(conn: sqlite3.Connection, devices: Sequence[Device]) -> None
     """Rows for the devices and their memberships; cursors start at the log head."""
     flat: list[Any] = []
     for d in devices:
-        flat += (d.id, d.key_hash, json.dumps(d.metadata), int(d.enabled), d.created_at, None)
+        flat += (d.id, d.key_hash, json.dumps(d.metadata), int(d.enabled), d.created_at,
+                 d.last_seen)
     bulk.insert(conn, _INSERT_DEVICES, 6, flat)
     head = group_head(conn)
     memberships: list[Any] = []

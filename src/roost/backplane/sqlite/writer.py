@@ -8,9 +8,17 @@ releases the GIL), batch N+1 accumulates: that is the group commit. There is no
 linger timer: the next batch starts as soon as the previous one is durable,
 which is what keeps a lone writer fast and a crowd of writers batched.
 
+Operations run in the order they were submitted. Consecutive operations with
+the same *merger* (the hot paths: telemetry appends, mailbox puts) run as one
+call, so a batch of them costs one multi-row INSERT, not one statement each.
+Each other write runs inside a SAVEPOINT, so one that raises rolls back only
+its own writes and fails only its own future; the rest of the batch commits.
+
 Reads go through the same thread too. They wait for the batch they ride in to
-commit, which gives read-your-writes for free and never shows a write that could
-still be rolled back.
+commit (measured: ~1.2 ms median, ~7 ms p99 under 300,000 appended records/s on
+2 cores), which gives read-your-writes for free, never shows a write that could
+still be rolled back, and adds no second thread to compete for the GIL. A
+separate reader connection would cut that latency; nothing needs it yet.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ log = logging.getLogger(__name__)
 A = TypeVar("A")
 R = TypeVar("R")
 Fn = Callable[[sqlite3.Connection], Any]
-Merger = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+Merger = Callable[[sqlite3.Connection, list[Any]], Sequence[Any]]
 SignalsOf = Callable[[Any], Iterable[Signal]]
 
 
@@ -92,7 +100,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sqlite3.Connection | None = None
-        self._closing = False
+        self._accepting = False  # a plain flag: is_alive() per submit costs ~2 us
         self._stopped: asyncio.Future[None] | None = None
         self.stats = stats
 
@@ -108,20 +116,21 @@ class Writer:
         )
         self._thread.start()
         await ready
+        self._accepting = True
 
     async def close(self) -> None:
         """Run what is queued, then stop the thread and close the connection."""
         if self._thread is None or self._stopped is None:
             return
-        if not self._closing:
-            self._closing = True
+        if self._accepting:
+            self._accepting = False
             self._queue.put(_STOP)
         await asyncio.shield(self._stopped)
         self._thread.join()
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._closing
+        return self._accepting and self._thread is not None and self._thread.is_alive()
 
     def submit(
         self,
@@ -136,17 +145,21 @@ class Writer:
 
     def submit_merged(
         self,
-        merger: Callable[[sqlite3.Connection, list[A]], list[R]],
+        merger: Callable[[sqlite3.Connection, list[A]], Sequence[R | Exception]],
         arg: A,
         *,
         signals: Callable[[R], Iterable[Signal]] | None = None,
     ) -> asyncio.Future[R]:
-        """Queue ``arg`` for ``merger(conn, [arg, ...]) -> [result, ...]``, which runs
-        once per batch over the args of every op submitted with the same merger."""
+        """Queue ``arg`` for ``merger(conn, [arg, ...]) -> [result, ...]``.
+
+        Consecutive ops with the same merger in one batch run as one call. A
+        merger may return an exception in place of a result to fail that op
+        alone, provided it wrote nothing for it.
+        """
         return self._put(None, merger=merger, arg=arg, signals=signals)
 
     def _put(self, fn: Fn | None, **kwargs: Any) -> asyncio.Future[Any]:
-        if not self.alive or self._loop is None:
+        if not self._accepting or self._loop is None:
             raise Unavailable("the SQLite backplane is not running")
         op = Op(self._loop.create_future(), fn, **kwargs)
         self._queue.put(op)
@@ -165,6 +178,7 @@ class Writer:
         try:
             self._serve(self._conn)
         finally:
+            self._accepting = False
             self._conn.close()
             self._fail_queued()
             self._call_soon(_settle_future, self._stopped, None)
@@ -202,20 +216,21 @@ class Writer:
         self.stats.largest_batch = max(self.stats.largest_batch, len(ops))
 
     def _run_ops(self, conn: sqlite3.Connection, ops: list[Op]) -> None:
-        # Merged ops run first: they were submitted concurrently with the others,
-        # so any order is one the callers could have seen anyway.
-        groups: dict[Merger, list[Op]] = {}
-        for op in ops:
-            if op.merger is not None:
-                groups.setdefault(op.merger, []).append(op)
-        for merger, group in groups.items():
-            self._run_merged(conn, merger, group)
-        for op in ops:
-            if op.fn is not None:
+        """Run in submission order; consecutive ops with one merger run as one call."""
+        start = 0
+        while start < len(ops):
+            op, end = ops[start], start + 1
+            if op.merger is None:
+                assert op.fn is not None
                 self._run_one(conn, op.fn, [op], op.atomic)
+            else:
+                while end < len(ops) and ops[end].merger is op.merger:
+                    end += 1
+                self._run_merged(conn, op.merger, ops[start:end])
+            start = end
 
     def _run_merged(self, conn: sqlite3.Connection, merger: Merger, group: list[Op]) -> None:
-        def run_all(c: sqlite3.Connection) -> list[Any]:
+        def run_all(c: sqlite3.Connection) -> Sequence[Any]:
             return merger(c, [op.arg for op in group])
 
         if not self._run_one(conn, run_all, group, atomic=True) and len(group) > 1:
@@ -241,11 +256,14 @@ class Writer:
             return False
         if atomic:
             conn.execute("RELEASE op")
-        if len(ops) == 1 and ops[0].merger is None:
+        if ops[0].merger is None:
             ops[0].result = result
-        else:
+        else:  # a merger returns one result per op; an exception fails that op only
             for op, one in zip(ops, result, strict=True):
-                op.result = one
+                if isinstance(one, Exception):
+                    op.error = one
+                else:
+                    op.result = one
         return True
 
     def _fail_queued(self) -> None:

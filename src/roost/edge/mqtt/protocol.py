@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from roost.edge.mqtt import handlers
 from roost.edge.mqtt.delivery import publish_properties
 from roost.edge.mqtt.errors import kick_reason, reason_for
-from roost.errors import ProtocolError, RoostError
+from roost.errors import PayloadTooLarge, ProtocolError, RoostError
 from roost.hub.links import DeviceLink
 from roost.model import MailboxMessage
 from roost.proto.mqtt.connection import ConnState, MqttConnection
-from roost.proto.mqtt.packets import Connect, Publish, Puback, Subscribe, Unsubscribe
+from roost.proto.mqtt.packets import Connect, Packet, Publish, Puback, Subscribe, Unsubscribe
 
 if TYPE_CHECKING:
     from roost.edge.mqtt.listener import MqttListener
@@ -96,25 +96,24 @@ class MqttProtocol(asyncio.Protocol):
 
     # --- dispatch ------------------------------------------------------------------------
 
-    def _handle_sync(self, packets: list[object]) -> None:
+    def _handle_sync(self, packets: list[Packet]) -> None:
         for packet in packets:
-            kind = type(packet)
-            if kind is Puback:
-                self._on_puback(packet)  # type: ignore[arg-type]
-            elif kind is Subscribe:
-                handlers.subscribe(self, packet)  # type: ignore[arg-type]
-            elif kind is Unsubscribe:
-                handlers.unsubscribe(self, packet)  # type: ignore[arg-type]
+            if type(packet) is Puback:
+                self._on_puback(packet)
+            elif type(packet) is Subscribe:
+                handlers.subscribe(self, packet)
+            elif type(packet) is Unsubscribe:
+                handlers.unsubscribe(self, packet)
             else:
                 handlers.other(self, packet)
 
-    async def _handle_async(self, packets: list[object]) -> None:
+    async def _handle_async(self, packets: list[Packet]) -> None:
         try:
             i = 0
             while i < len(packets) and not self._closing:
                 packet = packets[i]
                 if type(packet) is Connect:
-                    await handlers.connect(self, packet)  # type: ignore[arg-type]
+                    await handlers.connect(self, packet)
                     i += 1
                 elif type(packet) is Publish:
                     i = await handlers.publishes(self, packets, i)
@@ -163,7 +162,8 @@ class MqttProtocol(asyncio.Protocol):
         if self._closing:
             return
         self._closing = True
-        if self.conn.state is ConnState.CONNECTED:
+        if self.conn.state is not ConnState.CLOSED:
+            # Connected: DISCONNECT (MQTT 5); CONNECT read but not answered: a refusing CONNACK.
             self.conn.disconnect(reason)
         self.flush()
         if self.transport is not None:
@@ -182,9 +182,15 @@ class MqttProtocol(asyncio.Protocol):
         if msg.props.get("end") == "1" and not v5:
             topic += "/end"  # MQTT 3.1.1 has no user properties: the end is its own topic
         props = publish_properties(msg, self.link.device if self.link else "") if v5 else None
-        self.conn.publish(
-            topic, msg.payload, qos, properties=props, dup=msg.attempts > 0, tag=msg
-        )
+        try:
+            self.conn.publish(topic, msg.payload, qos, properties=props, dup=msg.attempts > 0, tag=msg)
+        except PayloadTooLarge:
+            # Larger than the client's Maximum Packet Size: MQTT 5 §3.1.2.11.4 says
+            # to discard it as if delivered, so it cannot block the mailbox forever.
+            log.warning("message %s too large for %s's maximum packet size", msg.id, topic)
+            if self.link is not None:
+                self.link.acked(msg)
+            return
         self._schedule_flush()
 
     def kick(self, reason: str) -> None:

@@ -132,14 +132,17 @@ class MqttConnection:
     def _on_connect(self, packet: Connect) -> Packet:
         if packet.version < V5:
             if not packet.client_id and not packet.clean_start:
-                raise protocol_error("empty client id without clean session [MQTT-3.1.3-8]",
-                                     ReasonCode.CLIENT_IDENTIFIER_NOT_VALID)
+                raise protocol_error(
+                    "empty client id without clean session [MQTT-3.1.3-8]",
+                    ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
+                )
             self._inbound.max_qos = 2
         else:
             self._inbound.enforce_receive_maximum = True
             if packet.will is not None and packet.will.qos > self._inbound.max_qos:
-                raise protocol_error("will QoS 2 is not supported [MQTT-3.2.2-12]",
-                                     ReasonCode.QOS_NOT_SUPPORTED)
+                raise protocol_error(
+                    "will QoS 2 is not supported [MQTT-3.2.2-12]", ReasonCode.QOS_NOT_SUPPORTED
+                )
             props = packet.properties
             if props.receive_maximum is not None:
                 self.client_receive_maximum = self._window.limit = props.receive_maximum
@@ -153,8 +156,10 @@ class MqttConnection:
 
     def _on_publish(self, packet: Publish) -> Packet | None:
         result = self._inbound.receive(packet)
-        if result is None and self._inbound.pubrec_sent(packet.packet_id or 0):
-            self._write(Pubrec(packet.packet_id or 0).serialize(4))
+        if result is None:  # a 3.1.1 QoS 2 resend: answer again if already answered
+            packet_id = packet.packet_id or 0
+            if self._inbound.pubrec_sent(packet_id):
+                self._write(Pubrec(packet_id).serialize(4))
         return result
 
     def _on_puback(self, packet: Puback) -> Packet:
@@ -172,18 +177,24 @@ class MqttConnection:
         props = self._server_props
         sub_ids = packet.properties.subscription_identifiers
         if props.subscription_identifier_available == 0 and sub_ids:
-            raise protocol_error("subscription identifiers are not available (§3.2.2.3.12)",
-                                 ReasonCode.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED)
+            raise protocol_error(
+                "subscription identifiers are not available (§3.2.2.3.12)",
+                ReasonCode.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+            )
         for sub in packet.subscriptions:
             topic_filter = sub.topic_filter
             if props.wildcard_subscription_available == 0 and (
                 "+" in topic_filter or "#" in topic_filter
             ):
-                raise protocol_error("wildcard subscriptions are not available (§3.2.2.3.11)",
-                                     ReasonCode.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED)
+                raise protocol_error(
+                    "wildcard subscriptions are not available (§3.2.2.3.11)",
+                    ReasonCode.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+                )
             if props.shared_subscription_available == 0 and topic_filter.startswith("$share/"):
-                raise protocol_error("shared subscriptions are not available (§3.2.2.3.13)",
-                                     ReasonCode.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED)
+                raise protocol_error(
+                    "shared subscriptions are not available (§3.2.2.3.13)",
+                    ReasonCode.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED,
+                )
         return packet
 
     def _on_pingreq(self, packet: Pingreq) -> Packet:
@@ -289,8 +300,9 @@ class MqttConnection:
 
         After CONNACK: a 5.0 DISCONNECT with ``reason`` (0x80 if the reason is
         not a DISCONNECT reason, §3.14.2.1); nothing for 3.1.1. Before it: a
-        refusing CONNACK if the CONNECT was decoded, or was refused for its
-        version [MQTT-3.1.2-2]; otherwise nothing. Idempotent.
+        refusing CONNACK if the CONNECT was decoded (even if then rejected,
+        e.g. [MQTT-3.1.3-8]) or was refused for its version [MQTT-3.1.2-2];
+        nothing for a malformed CONNECT. Idempotent.
         """
         state = self.state
         if state is ConnState.CLOSED:
@@ -299,7 +311,7 @@ class MqttConnection:
             if self.version == V5:
                 code = reason if reason in DISCONNECT_REASONS else ReasonCode.UNSPECIFIED_ERROR
                 self._out += Disconnect(code).serialize(V5)
-        elif state is ConnState.CONNECTING or reason == ReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
+        elif self.version is not None or reason == ReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
             self.refuse(reason if reason >= 0x80 else ReasonCode.UNSPECIFIED_ERROR)
         self._held.clear()
         self._enter(ConnState.CLOSED)
@@ -337,8 +349,9 @@ class MqttConnection:
             raise RuntimeError(f"publish() in state {self.state.name}")
         version = self.version or 4
         if qos == 0:
-            data = encode_publish(topic, payload, 0, None, version,
-                                  retain=retain, properties=properties)
+            data = encode_publish(
+                topic, payload, 0, None, version, retain=retain, properties=properties
+            )
             self._check_size(data)
             self._write(data)
             return None
@@ -346,8 +359,9 @@ class MqttConnection:
             raise ValueError("Roost sends QoS 0 and 1 only")
         window = self._window
         packet_id = window.next_id()
-        data = encode_publish(topic, payload, 1, packet_id, version,
-                              dup=dup, retain=retain, properties=properties)
+        data = encode_publish(
+            topic, payload, 1, packet_id, version, dup=dup, retain=retain, properties=properties
+        )
         self._check_size(data)
         window.add(packet_id, tag)
         self._write(data)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from roost.errors import ProtocolError, ReceiveMaximumExceeded
+from roost.errors import ProtocolError, ReceiveMaximumExceeded, RetainNotSupported
 
 from .constants import ReasonCode
 from .packets_publish import Publish
@@ -38,8 +38,14 @@ class InboundFlow:
     """
 
     __slots__ = (
-        "receive_maximum", "enforce_receive_maximum", "max_qos", "retain_available",
-        "topic_alias_maximum", "_unacked", "_qos2", "_aliases",
+        "receive_maximum",
+        "enforce_receive_maximum",
+        "max_qos",
+        "retain_available",
+        "topic_alias_maximum",
+        "_unacked",
+        "_qos2",
+        "_aliases",
     )
 
     def __init__(self, receive_maximum: int) -> None:
@@ -62,11 +68,11 @@ class InboundFlow:
                 packet = self._resolve_alias(packet, props.topic_alias)
         qos = packet.qos
         if qos > self.max_qos:
-            raise protocol_error(f"QoS {qos} is not supported (§3.2.2.3.4)",
-                                 ReasonCode.QOS_NOT_SUPPORTED)
+            raise protocol_error(
+                f"QoS {qos} is not supported (§3.2.2.3.4)", ReasonCode.QOS_NOT_SUPPORTED
+            )
         if packet.retain and not self.retain_available:
-            raise protocol_error("retain is not available (§3.2.2.3.5)",
-                                 ReasonCode.RETAIN_NOT_SUPPORTED)
+            raise RetainNotSupported("retain is not available (§3.2.2.3.5)")
         packet_id = packet.packet_id
         if packet_id is None:
             return packet
@@ -79,8 +85,7 @@ class InboundFlow:
         if packet_id not in unacked:
             if len(unacked) >= self.receive_maximum and self.enforce_receive_maximum:
                 raise ReceiveMaximumExceeded(
-                    f"more than {self.receive_maximum} unacknowledged QoS 1 messages "
-                    "[MQTT-3.3.4-9]"
+                    f"more than {self.receive_maximum} unacknowledged QoS 1 messages [MQTT-3.3.4-9]"
                 )
             unacked.add(packet_id)
         return packet
@@ -88,16 +93,18 @@ class InboundFlow:
     def _resolve_alias(self, packet: Publish, alias: int) -> Publish:
         """Apply a Topic Alias and strip it from the properties (MQTT 5.0 §3.3.2.3.4)."""
         if alias > self.topic_alias_maximum:
-            raise protocol_error("topic alias above the maximum [MQTT-3.3.2-9]",
-                                 ReasonCode.TOPIC_ALIAS_INVALID)
+            raise protocol_error(
+                "topic alias above the maximum [MQTT-3.3.2-9]", ReasonCode.TOPIC_ALIAS_INVALID
+            )
         topic = packet.topic
         if topic:
             self._aliases[alias] = topic
         else:
             topic = self._aliases.get(alias, "")
             if not topic:
-                raise protocol_error("unknown topic alias (§3.3.2.3.4)",
-                                     ReasonCode.TOPIC_ALIAS_INVALID)
+                raise protocol_error(
+                    "unknown topic alias (§3.3.2.3.4)", ReasonCode.TOPIC_ALIAS_INVALID
+                )
         props = replace(packet.properties, topic_alias=None)
         if is_empty(props):
             props = EMPTY_PROPERTIES

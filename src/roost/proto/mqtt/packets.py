@@ -26,8 +26,21 @@ from .packets_publish import Puback, Pubcomp, Publish, Pubrec, Pubrel
 from .packets_subscribe import Suback, Subscribe, Subscription, Unsuback, Unsubscribe
 
 Packet = (
-    Connect | Connack | Publish | Puback | Pubrec | Pubrel | Pubcomp | Subscribe | Suback
-    | Unsubscribe | Unsuback | Pingreq | Pingresp | Disconnect | Auth
+    Connect
+    | Connack
+    | Publish
+    | Puback
+    | Pubrec
+    | Pubrel
+    | Pubcomp
+    | Subscribe
+    | Suback
+    | Unsubscribe
+    | Unsuback
+    | Pingreq
+    | Pingresp
+    | Disconnect
+    | Auth
 )
 
 Parser = Callable[[int, bytes, int], Packet]

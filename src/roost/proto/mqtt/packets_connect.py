@@ -154,8 +154,15 @@ class Connect:
         password = r.binary() if has_password else None
         r.done()
         return cls(
-            name, level, client_id, bool(cflags & 0x02), keep_alive,
-            username, password, will, props,
+            name,
+            level,
+            client_id,
+            bool(cflags & 0x02),
+            keep_alive,
+            username,
+            password,
+            will,
+            props,
         )
 
 
@@ -287,4 +294,3 @@ class Auth:
         props, r.pos = parse_properties(r.buf, r.pos, r.end, AUTH_PROPS)
         r.done()
         return cls(code, props)
-

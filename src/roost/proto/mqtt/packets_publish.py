@@ -56,8 +56,14 @@ class Publish:
         if self.topic or version < V5 or self.properties.topic_alias is None:
             validate_topic_name(self.topic)
         return encode_publish(
-            self.topic, self.payload, self.qos, self.packet_id, version,
-            dup=self.dup, retain=self.retain, properties=self.properties,
+            self.topic,
+            self.payload,
+            self.qos,
+            self.packet_id,
+            version,
+            dup=self.dup,
+            retain=self.retain,
+            properties=self.properties,
         )
 
     @classmethod
@@ -80,8 +86,14 @@ class _PublishLayout:
     __slots__ = Publish.__slots__
 
     def __init__(
-        self, topic: str, payload: bytes, qos: int, retain: bool, dup: bool,
-        packet_id: int | None, properties: Properties,
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        dup: bool,
+        packet_id: int | None,
+        properties: Properties,
     ) -> None:
         self.topic = topic
         self.payload = payload
@@ -93,8 +105,13 @@ class _PublishLayout:
 
 
 def _new_publish(
-    topic: str, payload: bytes, qos: int, retain: bool, dup: bool,
-    packet_id: int | None, properties: Properties,
+    topic: str,
+    payload: bytes,
+    qos: int,
+    retain: bool,
+    dup: bool,
+    packet_id: int | None,
+    properties: Properties,
 ) -> Publish:
     packet = _PublishLayout(topic, payload, qos, retain, dup, packet_id, properties)
     packet.__class__ = Publish  # type: ignore[assignment]

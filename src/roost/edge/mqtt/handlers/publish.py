@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from roost.edge.mqtt.errors import reason_for
 from roost.errors import Forbidden, RetainNotSupported, RoostError, Unavailable
 from roost.model import TelemetryRecord
-from roost.proto.mqtt.packets import Publish
+from roost.proto.mqtt.packets import Packet, Publish
 
 if TYPE_CHECKING:
     from roost.edge.mqtt.protocol import MqttProtocol
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("roost.mqtt")
 
 
-async def publishes(proto: MqttProtocol, packets: list[object], start: int) -> int:
+async def publishes(proto: MqttProtocol, packets: list[Packet], start: int) -> int:
     """Handle the run of PUBLISH packets at ``packets[start:]``; return the next index."""
     link = proto.link
     assert link is not None  # the state machine admits PUBLISH only once connected
@@ -32,8 +32,10 @@ async def publishes(proto: MqttProtocol, packets: list[object], start: int) -> i
     records: list[TelemetryRecord] = []
     acks: list[int] = []
     now = time.time()
-    while end < len(packets) and type(packets[end]) is Publish:
-        packet: Publish = packets[end]  # type: ignore[assignment]
+    while end < len(packets):
+        packet = packets[end]
+        if type(packet) is not Publish:
+            break
         if packet.retain and v5:
             raise RetainNotSupported("retained messages are not supported")
         path = link.telemetry_path(packet.topic)
@@ -48,7 +50,9 @@ async def publishes(proto: MqttProtocol, packets: list[object], start: int) -> i
         await link.telemetry(records)  # durable before any PUBACK goes out
         proto.conn.pubacks(acks)
         return end
-    await _one(proto, link, packets[end])  # type: ignore[arg-type]
+    packet = packets[end]
+    assert type(packet) is Publish  # the caller starts us on a PUBLISH
+    await _one(proto, link, packet)
     return end + 1
 
 
