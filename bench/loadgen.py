@@ -176,12 +176,18 @@ class Publisher(Client):
             self.transport.write(b"".join(self.packets))
 
     def _pump(self) -> None:
-        # QoS 0: keep the socket full, yielding to the loop between blocks
-        if self.running and not self.closed:
-            if not self.paused:
-                self.transport.write(self.block)
-                self.sent += 64
-            asyncio.get_running_loop().call_soon(self._pump)
+        # QoS 0: keep the socket full, yielding to the loop between blocks; once the
+        # transport pauses us, resume_writing() restarts the pump (no busy loop)
+        if self.running and not self.closed and not self.paused:
+            self.transport.write(self.block)
+            self.sent += 64
+            if not self.paused:  # exactly one pump: scheduled here, or by resume_writing()
+                asyncio.get_running_loop().call_soon(self._pump)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.block:
+            self._pump()
 
     def data_received(self, data: bytes) -> None:
         # The hot path, inlined: a read of N PUBACKs becomes one write of N PUBLISHes.

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import uvicorn
+from starlette.applications import Starlette
 
 from roost.backplane.base import Backplane
 from roost.config import Settings
 from roost.hub.hub import Hub
+from roost.service.app import close_long_polls, create_app
 
 if TYPE_CHECKING:
     from roost.edge.mqtt.listener import MqttListener
@@ -62,12 +64,12 @@ class Node:
         self.mqtt_port = 0
         self.http_port = 0
         self._mqtt: MqttListener | None = None
+        self._app: Starlette | None = None
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         from roost.edge.mqtt.listener import start_mqtt
-        from roost.service.app import create_app
 
         s = self.settings
         await self.hub.start()
@@ -79,8 +81,9 @@ class Node:
         self.mqtt_port = mqtt_sock.getsockname()[1]
         self.http_port = http_sock.getsockname()[1]
         self._mqtt = await start_mqtt(self.hub, mqtt_sock)
+        self._app = create_app(self.hub)
         config = uvicorn.Config(
-            create_app(self.hub),
+            self._app,
             log_level="warning",
             lifespan="off",
             access_log=False,
@@ -96,6 +99,9 @@ class Node:
     async def stop(self) -> None:
         if self._mqtt is not None:
             await self._mqtt.close()
+        self.hub.messages.release_waiters()
+        if self._app is not None:
+            close_long_polls(self._app)  # answer waiting long polls so the server can stop
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):

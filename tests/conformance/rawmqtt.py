@@ -499,3 +499,39 @@ class RawClient:
     def ping(self, timeout: float = TIMEOUT) -> Packet:
         self.send(PINGREQ_BYTES)
         return self.read_until(PINGRESP, timeout)
+
+    # --- endings -------------------------------------------------------------------------
+
+    def expect_disconnect(self, reasons: tuple[int, ...] = (), *, required: bool = False,
+                          timeout: float = TIMEOUT) -> int | None:
+        """Wait for the server to close the connection.
+
+        Before closing, a 5.0 server may (``required``: must) send one DISCONNECT whose
+        reason is in ``reasons`` (§4.13); a 3.1.1 server sends nothing. Returns the
+        reason, or None when there was no DISCONNECT.
+        """
+        packets = self.wait_closed(timeout)
+        if not packets:
+            assert not (required and self.version == 5), "closed without a DISCONNECT"
+            return None
+        assert self.version == 5, f"3.1.1 server sent {[p.name for p in packets]} before closing"
+        assert [p.type for p in packets] == [DISCONNECT], [p.name for p in packets]
+        reason = parse_disconnect(packets[0])
+        assert reason in reasons, f"DISCONNECT reason 0x{reason:02x}, expected one of " + ", ".join(
+            f"0x{r:02x}" for r in reasons)
+        return reason
+
+    def expect_refused(self, codes: tuple[int, ...] = (), *,
+                       timeout: float = TIMEOUT) -> int | None:
+        """Wait for the close of a connection that was never accepted.
+
+        The server may first send one CONNACK, whose code must then be in ``codes``
+        (return code in 3.1.1, reason code in 5.0) [MQTT-3.2.2-5]. Returns that code or None.
+        """
+        packets = self.wait_closed(timeout)
+        if not packets:
+            return None
+        assert [p.type for p in packets] == [CONNACK], [p.name for p in packets]
+        code = packets[0].body[1]
+        assert code in codes, f"CONNACK code 0x{code:02x}, expected one of {codes}"
+        return code

@@ -191,6 +191,9 @@ async def test_import_checks(client: httpx.AsyncClient, hub: Hub) -> None:
     r = await client.post("/v1/devices/import", content="id\nok\nbad id\n", headers=csv_headers)
     assert r.status_code == 422 and r.json()["error"] == "invalid_id"
     assert await hub.devices.list() == []  # nothing written when a row is bad
+    for garbled in ["\rid\u00aa\u00cf^", "id\n" + "x" * 200_000]:
+        r = await client.post("/v1/devices/import", content=garbled, headers=csv_headers)
+        assert r.status_code == 422, r.text[:100]
     r = await client.post("/v1/devices/import", json={"id": "x"})
     assert r.status_code == 422 and "JSON list" in r.json()["message"]
     r = await client.post("/v1/devices/import", json=[{"id": "x", "bogus": 1}])

@@ -130,6 +130,8 @@ class Messages:
         in time; the command stays queued until its TTL.
         """
         check_name(name, "command name")
+        if wait is not None:
+            self._check_wait(wait)
         cid = new_message_id()
         msg = self.build(MessageKind.COMMAND, device, name, payload, ttl, content_type, ref=cid)
         msg.id = cid
@@ -142,6 +144,10 @@ class Messages:
         finally:
             self._waiters.pop(cid, None)
 
+    def _check_wait(self, wait: float) -> None:
+        if not 0 <= wait <= self._settings.max_wait:
+            raise InvalidInput(f"wait must be between 0 and {self._settings.max_wait:g} seconds")
+
     def _waiter(self, cid: str) -> asyncio.Future[Outcome]:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiters[cid] = future
@@ -150,8 +156,6 @@ class Messages:
     async def _await_response(
         self, cid: str, waiter: asyncio.Future[Outcome], wait: float
     ) -> CommandResult:
-        if not 0 <= wait <= self._settings.max_wait:
-            raise InvalidInput(f"wait must be between 0 and {self._settings.max_wait:g} seconds")
         try:
             response = await asyncio.wait_for(waiter, wait)
         except TimeoutError:
@@ -162,6 +166,12 @@ class Messages:
             payload=response.payload,
             content_type=None,
         )
+
+    def release_waiters(self) -> None:
+        """Shutting down: answer every command wait now, as a timeout carrying its id."""
+        for cid, waiter in list(self._waiters.items()):
+            if not waiter.done():
+                waiter.set_exception(Timeout("the node is shutting down", id=cid))
 
     def _on_signal(self, signal: Signal) -> None:
         if signal.kind is not SignalKind.OUTCOME:

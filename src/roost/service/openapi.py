@@ -24,11 +24,21 @@ def ref(name: str) -> JSON:
 
 
 def obj(required: list[str] | None = None, /, **props: JSON) -> JSON:
-    return {"type": "object", "properties": props, "required": required or list(props)}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else required,
+    }
 
 
 def nullable(schema: JSON) -> JSON:
     return {"anyOf": [schema, {"type": "null"}]}
+
+
+def request_object(required: list[str], /, **props: JSON) -> JSON:
+    """A request body object: optional fields may also be null, which means absent."""
+    optional = {k: v if k in required else nullable(v) for k, v in props.items()}
+    return {**obj(required, **optional), "additionalProperties": False}
 
 
 STR: JSON = {"type": "string"}
@@ -58,12 +68,12 @@ SCHEMAS: dict[str, JSON] = {
         "additionalProperties": True,
     },
     "Health": obj(["status"], status={"type": "string", "enum": ["ok", "unavailable"]}),
-    "NewDevice": obj(
+    "NewDevice": request_object(
         ["id"],
         id=ID,
         groups=IDS,
         metadata={"type": "object"},
-        key=nullable({"type": "string", "minLength": 16}),
+        key={"type": "string", "minLength": 16},
     ),
     "DeviceCreated": obj(id=STR, key=STR, groups=STRS),
     "Device": obj(
@@ -76,10 +86,10 @@ SCHEMAS: dict[str, JSON] = {
         last_seen=nullable(TIME),
         mailbox_depth=INT,
     ),
-    "DeviceChange": obj([], groups=IDS, enabled=BOOL, metadata={"type": "object"}),
+    "DeviceChange": request_object([], groups=IDS, enabled=BOOL, metadata={"type": "object"}),
     "DevicePage": obj(devices=array(ref("Device")), next=nullable(STR)),
     "DeviceKey": obj(id=STR, key=STR),
-    "ImportRow": obj(
+    "ImportRow": request_object(
         ["id"],
         id=ID,
         groups=IDS,
@@ -107,7 +117,9 @@ SCHEMAS: dict[str, JSON] = {
         seq=INT, device=STR, path=STR, payload=B64, content_type=nullable(STR), received_at=TIME
     ),
     "TelemetryBatch": obj(records=array(ref("TelemetryRecord")), ack=nullable(STR)),
-    "TelemetryAck": obj(group=ID, ack={"type": "string", "minLength": 1}),
+    "TelemetryAck": request_object(
+        ["group", "ack"], group=ID, ack={"type": "string", "minLength": 1}
+    ),
     "Acked": obj(acked=INT),
     "Inquiry": obj(
         id=STR,
@@ -140,7 +152,7 @@ SCHEMAS: dict[str, JSON] = {
         reason=nullable(STR),
     ),
     "Feedback": obj(outcomes=array(ref("Outcome")), next=INT),
-    "NewToken": obj(["scopes"], scopes={**array(SCOPE), "minItems": 1}, description=STR),
+    "NewToken": request_object(["scopes"], scopes={**array(SCOPE), "minItems": 1}, description=STR),
     "TokenCreated": obj(id=STR, token=STR, scopes=STRS),
     "Token": obj(id=STR, scopes=STRS, description=STR, created_at=TIME),
     "Tokens": obj(tokens=array(ref("Token"))),
