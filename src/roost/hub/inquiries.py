@@ -80,7 +80,9 @@ class Inquiries:
         deadline = time.monotonic() + wait
         while True:
             ticket = self._pulse.arm()
-            taken = await self._bp.inquiry_take(max_items, self._settings.inquiry_lease, time.time())
+            taken = await self._bp.inquiry_take(
+                max_items, self._settings.inquiry_lease, time.time()
+            )
             remaining = deadline - time.monotonic()
             if taken or remaining <= 0:
                 return taken

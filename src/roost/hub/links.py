@@ -23,6 +23,7 @@ from roost.backplane.base import Signal, SignalKind
 from roost.errors import BadCredentials, Forbidden, InvalidInput
 from roost.hub.auth import verify_key
 from roost.hub.topics import DeviceTopics, Route, delivery_topic
+from roost.metrics import MAILBOX_DELIVERED, REFUSED
 from roost.model import BROADCAST, MailboxMessage, Session, TelemetryRecord
 from roost.proto.mqtt.topics import topic_matches
 
@@ -97,6 +98,7 @@ class DeviceLink:
         granted: list[int | None] = []
         for topic_filter, qos in requests:
             if not self.topics.may_subscribe(topic_filter):
+                REFUSED.labels("subscribe").inc()
                 log.warning("device %s refused subscription to %r", self.device, topic_filter)
                 granted.append(None)
                 continue
@@ -145,6 +147,7 @@ class DeviceLink:
         """Act on a publish that is not telemetry; ``Forbidden`` outside the device's space."""
         route = self.topics.classify(topic)
         if route is None:
+            REFUSED.labels("publish").inc()
             log.warning("device %s refused publish to %r", self.device, topic)
             raise Forbidden(f"device {self.device} may not publish to {topic!r}")
         kind, args = route
@@ -248,6 +251,7 @@ class DeviceLink:
         self._links.spawn(self._write_acks(acks))
 
     async def _write_acks(self, acks: list[MailboxMessage]) -> None:
+        MAILBOX_DELIVERED.inc(len(acks))
         bp = self._links.backplane
         direct = [m.seq for m in acks if m.group is None]
         if direct:
@@ -324,6 +328,7 @@ class DeviceLinks:
         """
         device = await self.backplane.device_get(device_id)
         if device is None or not verify_key(key, device.key_hash):
+            REFUSED.labels("connect").inc()
             log.warning("device %r failed to authenticate", device_id)
             raise BadCredentials("unknown device or wrong key")
         if not device.enabled:

@@ -159,7 +159,9 @@ class Messages:
         try:
             response = await asyncio.wait_for(waiter, wait)
         except TimeoutError:
-            raise Timeout(f"device did not answer command {cid} within {wait:g} s", id=cid) from None
+            raise Timeout(
+                f"device did not answer command {cid} within {wait:g} s", id=cid
+            ) from None
         return CommandResult(
             id=cid,
             status=response.status,
@@ -211,7 +213,14 @@ class Messages:
         check_name(topic, "notification topic", allow_slash=True)
         props = {} if group == BROADCAST else {"group": group}
         msg = self.build(
-            MessageKind.NOTIFICATION, "", topic, payload, ttl, content_type, props=props, group=group
+            MessageKind.NOTIFICATION,
+            "",
+            topic,
+            payload,
+            ttl,
+            content_type,
+            props=props,
+            group=group,
         )
         return await self._bp.group_put(msg)
 
@@ -223,7 +232,9 @@ class Messages:
         ttl: float | None = None,
         content_type: str | None = None,
     ) -> MailboxMessage:
-        return await self.notify_group(BROADCAST, topic, payload, ttl=ttl, content_type=content_type)
+        return await self.notify_group(
+            BROADCAST, topic, payload, ttl=ttl, content_type=content_type
+        )
 
     # --- the device's answer ------------------------------------------------------
 

@@ -9,6 +9,7 @@ from roost.backplane.base import Backplane, Signal, SignalKind
 from roost.config import Settings
 from roost.errors import InvalidInput
 from roost.hub.pulse import Pulse
+from roost.metrics import TELEMETRY_RECORDS
 from roost.model import TelemetryBatch, TelemetryRecord, check_id
 
 MAX_FETCH = 1000
@@ -28,6 +29,7 @@ class Telemetry:
     async def ingest(self, records: Sequence[TelemetryRecord]) -> None:
         """Append durably; returns after the write that holds them (so a PUBACK may follow)."""
         await self._bp.telemetry_append(records)
+        TELEMETRY_RECORDS.inc(len(records))
 
     async def fetch(
         self,

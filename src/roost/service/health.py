@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from roost.errors import RoostError, Unavailable
 from roost.service.context import hub_of, long_polls_of
-from roost.service.metrics import REGISTRY
+from roost.metrics import REGISTRY
 
 log = logging.getLogger("roost.service")
 

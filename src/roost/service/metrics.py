@@ -1,28 +1,18 @@
 """Prometheus metrics of one node, served at ``GET /metrics``.
 
-One registry for the whole process: the service counts HTTP requests here, and
-other layers (the MQTT edge, the hub) add their own counters and set the
-gauges below, so that one scrape shows the node.
+The registry is ``roost.metrics.REGISTRY``, shared with the device side, so
+one scrape shows the whole node; this module adds the HTTP metrics.
 """
 
 from __future__ import annotations
 
 import time
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-)
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REGISTRY = CollectorRegistry(auto_describe=True)
-ProcessCollector(registry=REGISTRY)
-PlatformCollector(registry=REGISTRY)
+from roost.metrics import REGISTRY
 
 HTTP_REQUESTS = Counter(
     "roost_http_requests",
@@ -48,20 +38,6 @@ MESSAGES_SENT = Counter(
     ["kind"],
     registry=REGISTRY,
 )
-# Set by the layers that know them (edge, hub); declared here so every node exports them.
-DEVICES_CONNECTED = Gauge(
-    "roost_devices_connected",
-    "Devices connected to this node.",
-    registry=REGISTRY,
-)
-CONNECTIONS = Gauge(
-    "roost_connections",
-    "Open device connections on this node, by protocol.",
-    ["protocol"],
-    registry=REGISTRY,
-)
-
-
 def route_label(route: BaseRoute | None) -> str:
     """The route template (``/v1/devices/{id}``), so that labels stay few."""
     if isinstance(route, Route):

@@ -32,7 +32,9 @@ class NodeThread:
         values.update(settings)
         self.settings = Settings(**values)
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="roost-node", daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="roost-node", daemon=True
+        )
         self.node: Node | None = None
 
     def call(self, coro: Any, timeout: float = 30.0) -> Any:

@@ -9,6 +9,7 @@ import time
 
 from roost.edge.mqtt.protocol import MqttProtocol
 from roost.hub.hub import Hub
+from roost.metrics import track_connections
 from roost.proto.mqtt.connection import ConnState
 from roost.proto.mqtt.constants import ReasonCode
 
@@ -27,6 +28,7 @@ class MqttListener:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: MqttProtocol(self), sock=sock)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="roost-mqtt-keepalive")
+        track_connections(lambda: len(self.hub.links), lambda: len(self.connections))
 
     async def close(self) -> None:
         """Stop accepting, then close every connection (MQTT 5: "server shutting down")."""

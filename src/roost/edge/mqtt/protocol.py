@@ -183,7 +183,9 @@ class MqttProtocol(asyncio.Protocol):
             topic += "/end"  # MQTT 3.1.1 has no user properties: the end is its own topic
         props = publish_properties(msg, self.link.device if self.link else "") if v5 else None
         try:
-            self.conn.publish(topic, msg.payload, qos, properties=props, dup=msg.attempts > 0, tag=msg)
+            self.conn.publish(
+                topic, msg.payload, qos, properties=props, dup=msg.attempts > 0, tag=msg
+            )
         except PayloadTooLarge:
             # Larger than the client's Maximum Packet Size: MQTT 5 §3.1.2.11.4 says
             # to discard it as if delivered, so it cannot block the mailbox forever.
