@@ -1,4 +1,4 @@
-"""One Roost node: backplane + hub + device listeners + service API, started and stopped together."""
+"""One Roost node: backplane, hub, device listeners and service API, run together."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from roost.errors import RoostError, Unavailable
-from roost.service.context import hub_of, long_polls_of
 from roost.metrics import REGISTRY
+from roost.service.context import hub_of, long_polls_of
 
 log = logging.getLogger("roost.service")
 

@@ -22,7 +22,7 @@ from roost.errors import PayloadTooLarge, ProtocolError, RoostError
 from roost.hub.links import DeviceLink
 from roost.model import MailboxMessage
 from roost.proto.mqtt.connection import ConnState, MqttConnection
-from roost.proto.mqtt.packets import Connect, Packet, Publish, Puback, Subscribe, Unsubscribe
+from roost.proto.mqtt.packets import Connect, Packet, Puback, Publish, Subscribe, Unsubscribe
 
 if TYPE_CHECKING:
     from roost.edge.mqtt.listener import MqttListener
