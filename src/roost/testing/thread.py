@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 
 class NodeThread:
-    """``with NodeThread(tmp_path) as node:`` then ``node.mqtt_port``, ``node.url``, ``node.token``."""
+    """``with NodeThread(tmp_path) as node:`` — then ``node.mqtt_port``, ``node.url``."""
 
     def __init__(self, data_dir: Path, **settings: Any) -> None:
         values: dict[str, Any] = {
