@@ -18,6 +18,7 @@ from common import (
     Row,
     Server,
     check_alive,
+    check_connected,
     chosen_servers,
     cpu_text,
     machine,
@@ -33,14 +34,14 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--devices", type=int, default=2000, help="devices that connect (default 2000)")
+    p.add_argument("--devices", type=int, default=5000, help="devices that connect (default 5000)")
     p.add_argument(
         "--concurrency",
         type=int,
         default=50,
         help="connection attempts in flight per process (default 50)",
     )
-    p.add_argument("--procs", type=int, default=1, help="client processes (default 1)")
+    p.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
     p.add_argument("--disconnect", action="store_true", help="DISCONNECT right after CONNACK")
     servers_arg(p)
     return p.parse_args()
@@ -68,6 +69,8 @@ def measure(kind: type[Server], args: argparse.Namespace) -> dict[str, Any]:
             check_alive(server)
         check_alive(server)
     latencies = sorted(x for r in results for x in r["latencies"])
+    if not latencies:
+        check_connected(server, results)
     span = max(r["t_end"] for r in results) - min(r["t0"] for r in results)
     errors = [e for r in results for e in r["errors"]]
     return {

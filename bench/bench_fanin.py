@@ -78,66 +78,77 @@ def _settled_rows(server: Roost, timeout: float = 20.0) -> int:
     return rows
 
 
+def _jobs(server: Server, qos: int, sub_qos: int, args: argparse.Namespace) -> list[Job]:
+    devices = server.devices(args.devices)
+    timing = {"warmup": args.warmup, "duration": args.duration}
+    pub = [
+        Fleet("publish", part, qos=qos, window=args.window, payload=args.payload)
+        for part in split_devices(devices, args.procs)
+    ]
+    jobs = [Job(HOST, server.mqtt_port, [fleet], **timing) for fleet in pub]
+    if isinstance(server, Mosquitto):  # the one subscriber, in a process of its own
+        sub = Fleet("count", [Device("bench-sub")], topic="devices/+/telemetry", qos=sub_qos)
+        jobs.append(Job(HOST, server.mqtt_port, [sub], **timing))
+    return jobs
+
+
+def _drive(server: Server, jobs: list[Job], args: argparse.Namespace) -> dict[str, Any]:
+    """Run the jobs; worker counts, CPU, and (Roost) rows stored in the measured window."""
+    rows = server.telemetry_rows if isinstance(server, Roost) else lambda: 0
+    with LoadGen(jobs) as lg:
+        check_connected(server, lg.ready())
+        cpu = CpuMeter(server=[server.pid], loadgen=lg.pids)
+        lg.go()
+        time.sleep(args.warmup)
+        cpu.start()
+        t1, rows1 = time.monotonic(), rows()
+        time.sleep(args.duration)
+        t2, rows2 = time.monotonic(), rows()
+        load = cpu.stop()
+        results = lg.done()
+        # count while the connections are still open: the server may still be storing
+        stored = _settled_rows(server) if isinstance(server, Roost) else 0
+    check_alive(server)
+    return {
+        "results": results,
+        "cpu": load,
+        "row_rate": (rows2 - rows1) / (t2 - t1),
+        "stored": stored,
+    }
+
+
+def _figures(server: Server, qos: int, sub_qos: int, run: dict[str, Any]) -> dict[str, Any]:
+    results, stored = run["results"], run["stored"]
+    sent = _sum(results, "final", "publish")
+    if isinstance(server, Roost) and qos == 1:
+        rate = _window_rate(results, "publish")
+        note = f"{stored:,} rows stored >= {sent:,} PUBACKed: {stored >= sent}"
+    elif isinstance(server, Roost):
+        rate = run["row_rate"]
+        note = f"{stored:,} of {sent:,} sent were stored"
+    elif qos == 1:
+        rate = _window_rate(results, "publish")
+        note = f"QoS {sub_qos} subscriber received {_window_rate(results, 'count'):,.0f}/s"
+    else:
+        rate = _window_rate(results, "count")
+        note = f"{_sum(results, 'final', 'count'):,} of {sent:,} sent reached the subscriber"
+    closed = sum(r["closed_early"] for r in results)
+    if closed:
+        note += f"; {closed} connections closed by the server"
+    return {
+        "server": server.name,
+        "qos": qos,
+        "sub_qos": sub_qos,
+        "cpu": run["cpu"],
+        "rate": rate,
+        "note": note,
+    }
+
+
 def measure(kind: type[Server], qos: int, sub_qos: int, args: argparse.Namespace) -> dict[str, Any]:
     with kind() as server:
-        devices = server.devices(args.devices)
-        jobs = [
-            Job(
-                HOST,
-                server.mqtt_port,
-                [Fleet("publish", part, qos=qos, window=args.window, payload=args.payload)],
-                warmup=args.warmup,
-                duration=args.duration,
-            )
-            for part in split_devices(devices, args.procs)
-        ]
-        if isinstance(server, Mosquitto):
-            sub = Fleet(
-                "count", [Device("bench-subscriber")], topic="devices/+/telemetry", qos=sub_qos
-            )
-            jobs.append(
-                Job(HOST, server.mqtt_port, [sub], warmup=args.warmup, duration=args.duration)
-            )
-        with LoadGen(jobs) as lg:
-            check_connected(server, lg.ready())
-            cpu = CpuMeter(server=[server.pid], loadgen=lg.pids)
-            lg.go()
-            time.sleep(args.warmup)
-            cpu.start()
-            rows1 = server.telemetry_rows() if isinstance(server, Roost) else 0
-            time.sleep(args.duration)
-            rows2 = server.telemetry_rows() if isinstance(server, Roost) else 0
-            load = cpu.stop()
-            results = lg.done()
-            # count while the connections are open: the server may still be storing
-            stored = _settled_rows(server) if isinstance(server, Roost) else 0
-        check_alive(server)
-        out: dict[str, Any] = {
-            "server": server.name,
-            "qos": qos,
-            "sub_qos": sub_qos,
-            "cpu": load,
-            "closed": sum(r["closed_early"] for r in results),
-        }
-        out["sent"] = _sum(results, "final", "publish") if qos == 0 else None
-        if isinstance(server, Roost):
-            if qos == 1:
-                out["rate"] = _window_rate(results, "publish")
-                acked = _sum(results, "final", "publish")
-                out["note"] = f"{stored:,} rows stored >= {acked:,} PUBACKed: {stored >= acked}"
-            else:
-                out["rate"] = (rows2 - rows1) / args.duration
-                out["note"] = f"{stored:,} of {out['sent']:,} sent were stored"
-        else:
-            got = _window_rate(results, "count")
-            if qos == 1:
-                out["rate"] = _window_rate(results, "publish")
-                out["note"] = f"QoS {sub_qos} subscriber received {got:,.0f}/s"
-            else:
-                out["rate"] = got
-                received = _sum(results, "final", "count")
-                out["note"] = f"{received:,} of {out['sent']:,} sent reached the subscriber"
-        return out
+        run = _drive(server, _jobs(server, qos, sub_qos, args), args)
+        return _figures(server, qos, sub_qos, run)
 
 
 def main() -> None:
@@ -175,8 +186,6 @@ def main() -> None:
             "loadgen CPU": f"{r['cpu']['loadgen']:.0%}",
             "notes": r["note"],
         }
-        if r["closed"]:
-            figures["notes"] += f"; {r['closed']} connections closed by the server"
         rows.append(Row(r["server"], figures))
     print_table("Telemetry fan-in", rows)
     rate = {(r["server"], r["qos"], r["sub_qos"]): r["rate"] for r in results}

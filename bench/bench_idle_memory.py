@@ -18,6 +18,7 @@ from common import (
     Row,
     Server,
     check_alive,
+    check_connected,
     chosen_servers,
     machine,
     print_table,
@@ -52,34 +53,32 @@ def connect_idle(server: Server, devices: list[Device], args: argparse.Namespace
     return LoadGen(jobs)
 
 
-def _ready(lg: LoadGen, connect_only: bool) -> tuple[int, list[str]]:
-    """Bring every connection up; ``(connected, errors)``."""
+def _ready(lg: LoadGen, connect_only: bool) -> list[dict[str, Any]]:
+    """Bring every connection up; one report (``connected``, ``failed``, ``errors``) per job."""
     reports = lg.ready()
+    lg.go()
     if connect_only:  # the "connect" fleet connects on go and reports when done
-        lg.go()
-        reports = [{"connected": len(r["latencies"]), "errors": r["errors"]} for r in lg.done()]
-    else:
-        lg.go()
-    return sum(r["connected"] for r in reports), [e for r in reports for e in r["errors"]]
+        reports = [{**r, "connected": len(r["latencies"])} for r in lg.done()]
+    return reports
 
 
 def measure(kind: type[Server], args: argparse.Namespace) -> dict[str, Any]:
     with kind() as server:
         devices = server.devices(args.devices)
         with connect_idle(server, devices[: args.warmup], args) as warm:
-            _ready(warm, args.no_subscribe)
+            check_connected(server, _ready(warm, args.no_subscribe))
         time.sleep(args.settle)
         before = rss_bytes(server.pid)
         t0 = time.monotonic()
         with connect_idle(server, devices, args) as lg:
-            connected, errors = _ready(lg, args.no_subscribe)
+            reports = _ready(lg, args.no_subscribe)
             took = time.monotonic() - t0
+            check_connected(server, reports)
+            connected = sum(r["connected"] for r in reports)
             time.sleep(args.settle)
             check_alive(server)
             after = rss_bytes(server.pid)
         check_alive(server)
-    if errors:
-        print(f"  {server.name}: {len(errors)} connections failed, e.g. {errors[0]}")
     return {
         "server": server.name,
         "before": before,

@@ -334,10 +334,8 @@ def print_table(title: str, rows: list[Row]) -> None:
     cells = [[r.server] + [r.figures.get(c, "") for c in columns[1:]] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print(f"\n{title}")
-    print("  ".join(c.ljust(wd) for c, wd in zip(columns, widths, strict=True)))
-    print("  ".join("-" * wd for wd in widths))
-    for row in cells:
-        print("  ".join(v.ljust(wd) for v, wd in zip(row, widths, strict=True)))
+    for row in [columns, ["-" * wd for wd in widths], *cells]:
+        print("  ".join(v.ljust(wd) for v, wd in zip(row, widths, strict=True)).rstrip())
 
 
 def ratio_text(

@@ -13,7 +13,8 @@ carries the codes it maps to on the wire, so that one function per protocol
     │   ├── RetainNotSupported      retain       400   0x9A retain not supported
     │   └── ReceiveMaximumExceeded  receive_max  400   0x93 receive maximum exceeded
     ├── AuthError                   unauthorized 401   0x87 not authorized
-    │   └── BadCredentials          unauthorized 401   0x87 not authorized
+    │   ├── BadCredentials          unauthorized 401   0x87 not authorized
+    │   └── BadAuthenticationMethod unauthorized 401   0x8C bad authentication method
     ├── Forbidden                   forbidden    403   0x87 not authorized
     ├── NotFound                    not_found    404
     │   └── UnknownDevice           unknown_device 404
@@ -119,6 +120,12 @@ class BadCredentials(AuthError):
     Answered with CONNACK "not authorized" (0x87 / 3.1.1 code 5) rather than
     "bad user name or password", so a probe learns nothing about which part was wrong.
     """
+
+
+class BadAuthenticationMethod(AuthError):
+    """MQTT 5 enhanced authentication (an Authentication Method) is not supported."""
+
+    mqtt_reason = 0x8C
 
 
 class Forbidden(RoostError):

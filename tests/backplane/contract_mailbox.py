@@ -227,6 +227,18 @@ class MailboxContract:
         assert (await backplane.group_cursors(device_id))["g"] == second.seq
         await backplane.group_ack(device_id, BROADCAST, 0)
 
+    async def test_group_sent_marks_start_at_zero_and_never_move_back(
+        self, backplane: Backplane
+    ) -> None:
+        device_id = await registered(backplane, "g")
+        assert await backplane.group_marks(device_id) == {"g": 0, BROADCAST: 0}
+        first = await backplane.group_put(message(group="g"))
+        second = await backplane.group_put(message(group="g"))
+        await backplane.group_mark_sent(device_id, "g", second.seq)
+        await backplane.group_mark_sent(device_id, "g", first.seq)
+        assert (await backplane.group_marks(device_id))["g"] == second.seq
+        assert (await backplane.group_cursors(device_id))["g"] < first.seq  # acks are separate
+
     # --- expiry ---------------------------------------------------------------------------
 
     async def test_expire_records_expired_outcomes(self, backplane: Backplane) -> None:

@@ -104,16 +104,17 @@ async def test_telemetry(invoke: Invoke, hub: Hub) -> None:
 
 
 async def test_feedback(invoke: Invoke, hub: Hub) -> None:
-    await hub.messages.respond("d1", "c1", 200, b"ok")
-    await hub.messages.respond("d1", "c2", 404, b"")
+    c1, c2 = hub.messages.new_command_id("d1"), hub.messages.new_command_id("d1")
+    await hub.messages.respond("d1", c1, 200, b"ok")
+    await hub.messages.respond("d1", c2, 404, b"")
     r = await invoke("feedback")
     lines = r.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].split()[2:] == ["delivered", "response", "c1", "d1", "status=200"]
+    assert lines[0].split()[2:] == ["delivered", "response", c1, "d1", "status=200"]
     first_seq = lines[0].split()[0]
     r = await invoke("feedback", "--after", first_seq, "--json")
     [outcome] = [json.loads(x) for x in r.stdout.splitlines()]
-    assert outcome["id"] == "c2" and outcome["status"] == 404
+    assert outcome["id"] == c2 and outcome["status"] == 404
 
 
 async def test_tokens(invoke: Invoke) -> None:

@@ -167,3 +167,28 @@ def test_mqtt5_will_qos_2_is_refused_MQTT_3_2_2_12(node: NodeThread, key: str) -
     with RawClient(node.mqtt_port, 5) as c:
         c.send(raw.packet(0x10, body))
         c.expect_refused((0x9B,))
+
+
+@pytest.mark.parametrize("props", [raw.properties(receive_maximum=0),
+                                   raw.properties(maximum_packet_size=0),
+                                   raw.varint(10) + (b"\x11" + raw.u32(1)) * 2],
+                         ids=["receive-maximum-0", "maximum-packet-size-0", "expiry-twice"])
+def test_mqtt5_bad_connect_properties_close_MQTT_3_1_2_11(
+    node: NodeThread, key: str, props: bytes
+) -> None:
+    """5.0 §3.1.2.11.3/.4/.2: Receive Maximum 0, Maximum Packet Size 0, or a property given
+    twice are protocol errors: close (a CONNACK, if any, refuses with 0x81/0x82)."""
+    with RawClient(node.mqtt_port, 5) as c:
+        c.send(raw.connect("dev", "dev", key, version=5, props=props))
+        c.expect_refused((0x81, 0x82))
+
+
+def test_mqtt5_unsupported_authentication_method_is_refused_MQTT_4_12_0_1(
+    node: NodeThread, key: str
+) -> None:
+    """[MQTT-4.12.0-1] an Authentication Method the server does not support: CONNACK 0x8C
+    (Bad authentication method) or 0x87, then close."""
+    props = raw.properties(authentication_method="SCRAM-SHA-1", authentication_data=b"n,,n=dev")
+    with RawClient(node.mqtt_port, 5) as c:
+        c.send(raw.connect("dev", "dev", key, version=5, props=props))
+        assert c.expect_refused((0x8C, 0x87), timeout=5) is not None

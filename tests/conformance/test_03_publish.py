@@ -135,3 +135,16 @@ def test_server_publish_is_well_formed_MQTT_2_3_1_1(api: httpx.Client, client: R
         "devices/dev/notifications/a/b", b"n", 1, False, False)
     assert msg.packet_id
     client.puback(msg.packet_id)
+
+
+def test_refused_response_is_acknowledged_with_a_reason_MQTT_3_4_2_1(
+    api: httpx.Client, client: RawClient
+) -> None:
+    """A response with a status that is not an integer is refused but the connection
+    goes on: 5.0 PUBACK with a failure reason (§3.4.2.1), 3.1.1 a plain PUBACK."""
+    client.publish("devices/dev/responses/abc/not-a-number", b"x", qos=1, packet_id=4)
+    ack = client.read()
+    assert ack.type == raw.PUBACK and ack.body[:2] == b"\x00\x04"
+    if client.version == 5:
+        assert ack.body[2] >= 0x80
+    assert client.ping().type == raw.PINGRESP

@@ -121,3 +121,57 @@ def test_mqtt5_client_receive_maximum_bounds_the_window_MQTT_3_3_4_9(
         rest = [c.expect_publish() for _ in range(2)]
         got += [m.payload for m in rest]
         assert got == [b"0", b"1", b"2", b"3", b"4"]
+
+
+def test_overlapping_subscriptions_deliver_once_at_the_highest_qos_MQTT_3_3_4_2(
+    api: httpx.Client, client: RawClient
+) -> None:
+    """3.1.1 [MQTT-3.3.5-1]: overlapping subscriptions: the message goes out at the
+    maximum QoS of the matches (Roost sends one copy, which 5.0 §3.3.4 also allows)."""
+    assert client.subscribe([("devices/dev/#", 0), ("devices/dev/notifications/+", 1)]) == [0, 1]
+    notify(api, 1)
+    msg = client.expect_publish()
+    assert (msg.payload, msg.qos) == (b"0", 1)
+    client.puback(msg.packet_id or 0)
+    assert client.is_open_after(0.5)  # no second copy
+
+
+def test_group_message_redelivered_with_dup_MQTT_4_4_0_1(
+    node: NodeThread, api: httpx.Client, version: int
+) -> None:
+    """DESIGN.md: unacknowledged mailbox messages are redelivered with DUP set on the next
+    connection, group and broadcast notifications included."""
+    headers = {"Authorization": f"Bearer {node.token}"}
+    key = httpx.post(f"{node.url}/v1/devices", json={"id": "member", "groups": ["crew"]},
+                     headers=headers).json()["key"]
+    assert api.post("/v1/groups/crew/notifications/t", content=b"all hands").status_code == 202
+    with RawClient(node.mqtt_port, version) as first:
+        assert first.handshake("member", key).code == 0
+        assert first.subscribe([("devices/member/notifications/#", 1)]) == [1]
+        assert first.expect_publish().dup is False
+    time.sleep(0.3)
+    with RawClient(node.mqtt_port, version) as second:
+        assert second.handshake("member", key).code == 0
+        assert second.subscribe([("devices/member/notifications/#", 1)]) == [1]
+        again = second.expect_publish()
+        assert again.payload == b"all hands"
+        second.puback(again.packet_id or 0)
+        assert again.dup is True
+
+
+def test_mqtt5_message_over_the_client_maximum_packet_size_is_skipped_MQTT_3_1_2_25(
+    node: NodeThread, api: httpx.Client, key: str
+) -> None:
+    """[MQTT-3.1.2-24] never send a packet over the client's Maximum Packet Size;
+    [MQTT-3.1.2-25] discard it as if sent, and go on with the next message."""
+    with RawClient(node.mqtt_port, 5) as c:
+        c.send(raw.connect("dev", "dev", key, version=5,
+                           props=raw.properties(maximum_packet_size=200)))
+        assert raw.parse_connack(c.read(), 5).code == 0
+        assert c.subscribe([(NOTIFICATIONS, 1)]) == [1]
+        assert api.post("/v1/devices/dev/notifications/big", content=b"x" * 500).status_code == 202
+        assert api.post("/v1/devices/dev/notifications/small", content=b"y").status_code == 202
+        msg = c.expect_publish()
+        assert (msg.topic, msg.payload) == ("devices/dev/notifications/small", b"y")
+        c.puback(msg.packet_id or 0)
+        assert c.is_open_after(0.5)

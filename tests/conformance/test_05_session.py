@@ -129,3 +129,44 @@ def test_mqtt5_disconnect_setting_session_expiry_from_zero_MQTT_3_14_2_2(
     protocol error; the server MAY answer DISCONNECT 0x82 before closing."""
     client.send(raw.packet(0xE0, b"\x00" + raw.properties(session_expiry_interval=60)))
     client.expect_disconnect((0x82,))
+
+
+def test_takeover_hands_unacknowledged_messages_to_the_new_connection_MQTT_4_4_0_1(
+    node: NodeThread, api: httpx.Client, key: str, version: int
+) -> None:
+    """A message in flight on the connection that was taken over is not lost: the new
+    connection gets it, DUP=1 [MQTT-4.4.0-1]."""
+    assert api.post("/v1/devices/dev/notifications/t", content=b"in flight").status_code == 202
+    with RawClient(node.mqtt_port, version) as old:
+        assert old.handshake("dev", key).code == 0
+        assert old.subscribe([("devices/dev/notifications/#", 1)]) == [1]
+        assert old.expect_publish().payload == b"in flight"  # and no PUBACK
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if api.get("/v1/devices/dev/mailbox").json()["messages"][0]["attempts"]:
+                break
+            time.sleep(0.05)
+        with RawClient(node.mqtt_port, version) as new:
+            assert new.handshake("dev", key).code == 0
+            assert new.subscribe([("devices/dev/notifications/#", 1)]) == [1]
+            msg = new.expect_publish()
+            assert (msg.payload, msg.dup) == (b"in flight", True)
+            new.puback(msg.packet_id or 0)
+            old.expect_disconnect((0x8E,))
+
+
+def test_mqtt5_disconnect_can_end_the_session_MQTT_3_14_2_2(
+    node: NodeThread, api: httpx.Client, key: str
+) -> None:
+    """5.0 §3.14.2.2.2: the Session Expiry Interval in DISCONNECT replaces the one from
+    CONNECT; 0 ends the session with the connection, so the next clean-start-0 CONNECT
+    finds none (session present 0)."""
+    with RawClient(node.mqtt_port, 5) as c:
+        assert c.handshake("dev", key, clean=False, session_expiry=300).code == 0
+        assert c.subscribe([(COMMANDS, 1)]) == [1]
+        c.send(raw.packet(0xE0, b"\x00" + raw.properties(session_expiry_interval=0)))
+        assert c.wait_closed() == []
+    wait_disconnected(api)
+    with RawClient(node.mqtt_port, 5) as c:
+        ack = c.handshake("dev", key, clean=False, session_expiry=300)
+        assert (ack.code, ack.session_present) == (0, False)

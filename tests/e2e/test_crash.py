@@ -39,11 +39,6 @@ LAUNCH = {
                 "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'roost'; "
                 "from roost.cli.main import main; sys.exit(main())"],
 }
-UVLOOP_BUG = (
-    "edge/mqtt/protocol.py MqttProtocol.connection_made asserts "
-    "isinstance(transport, asyncio.Transport), which uvloop's TCPTransport is not: under "
-    "`roost serve` (uvloop.run) every MQTT connection is aborted before CONNECT"
-)
 OFFLINE = [f"parked-{i}" for i in range(4)]
 MAX_PER_MAILBOX = 900  # GET .../mailbox shows up to 1000 messages
 MAX_IN_FLIGHT = 500  # published and not yet acknowledged, so memory stays bounded
@@ -198,7 +193,6 @@ def read_all_telemetry(api: httpx.Client, group: str) -> list[bytes]:
         assert api.post("/v1/telemetry/ack", json={"group": group, "ack": batch["ack"]}).status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason=UVLOOP_BUG)
 def test_roost_serve_accepts_an_mqtt_device(tmp_path: Path, servers: list[Server]) -> None:
     """The real entry point on its real event loop: a device connects and publishes."""
     server = Server(tmp_path / "data", tmp_path / "serve.log")
@@ -213,13 +207,7 @@ def test_roost_serve_accepts_an_mqtt_device(tmp_path: Path, servers: list[Server
         assert [base64.b64decode(r["payload"]) for r in records] == [b"hello"]
 
 
-LOOPS = [
-    pytest.param("uvloop", marks=pytest.mark.xfail(strict=True, reason=UVLOOP_BUG)),
-    "asyncio",
-]
-
-
-@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_kill_9_loses_no_acknowledged_telemetry_or_accepted_command(
     tmp_path: Path, servers: list[Server], loop: str
 ) -> None:

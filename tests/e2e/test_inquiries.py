@@ -18,7 +18,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from e2e.helpers import user_properties
+from e2e.helpers import publish_props, user_properties
 from e2e.paho_device import PahoDevice
 
 
@@ -117,6 +117,30 @@ def test_reply_waits_in_the_mailbox_across_a_reconnect(
     msg = back.expect()
     assert (msg.topic, msg.payload) == ("devices/car-4/replies/parking/p9", b"lot B")
     expect_end(back, "devices/car-4/replies/parking/p9")
+
+
+@pytest.mark.parametrize("version", [5], ids=["mqtt5"])
+def test_mqtt5_content_types_and_expiry_travel_both_ways(
+    api: httpx.Client, register: Callable[..., str], devices: Callable[..., PahoDevice]
+) -> None:
+    """The device's Content Type reaches the service; the reply's Content-Type reaches the
+    device, with Message Expiry Interval = the remaining TTL (DESIGN.md, MQTT 5 extras)."""
+    key = register("car-6")
+    dev = asking(devices, "car-6", key)
+    dev.publish("devices/car-6/inquiries/eta/e1", b'{"to":"home"}',
+                properties=publish_props(ContentType="application/json",
+                                         MessageExpiryInterval=60))
+    inquiry = take_one(api)
+    assert inquiry["content_type"] == "application/json"
+    assert inquiry["expires_at"] - inquiry["created_at"] == pytest.approx(60, abs=1)
+    r = api.post(f"/v1/inquiries/{inquiry['id']}/replies?end=true", content=b"<eta>5</eta>",
+                 headers={"Content-Type": "application/xml"})
+    assert r.status_code == 202
+    msg = dev.expect()
+    assert msg.payload == b"<eta>5</eta>"
+    assert msg.properties.ContentType == "application/xml"
+    assert 1 <= msg.properties.MessageExpiryInterval <= 60
+    expect_end(dev, "devices/car-6/replies/eta/e1")
 
 
 @pytest.mark.node(inquiry_lease=1.0)

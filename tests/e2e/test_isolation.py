@@ -7,6 +7,9 @@ reach the victim's data.
 
 from __future__ import annotations
 
+import base64
+import threading
+import time
 from collections.abc import Callable
 
 import httpx
@@ -178,3 +181,29 @@ def test_rotated_key_stops_the_old_one(
     assert devices("rogue-3", old).connect() == NOT_AUTHORIZED
     assert devices("rogue-3", r.json()["key"]).connect() == 0
     wait_for(lambda: api.get("/v1/devices/rogue-3").json()["connected"], what="presence")
+
+
+def test_a_device_cannot_answer_another_devices_command(
+    api: httpx.Client, pair: tuple[PahoDevice, PahoDevice]
+) -> None:
+    """The response topic is the device's own, so the ACL lets it through; the command id
+    it names belongs to the victim. The sender must get the victim's answer, not the
+    prober's (a leaked or guessed command id must not let one device answer for another)."""
+    probe, victim = pair
+    result: dict[str, httpx.Response] = {}
+
+    def send() -> None:
+        result["r"] = api.post("/v1/devices/victim/commands/unlock?wait=10", content=b"")
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    cid = victim.expect().topic.rsplit("/", 1)[1]
+    suffix = "" if probe.version == 5 else "/200"
+    probe.publish(f"devices/probe/responses/{cid}{suffix}", b"forged: unlocked")
+    time.sleep(0.3)
+    victim.publish(f"devices/victim/responses/{cid}{suffix}", b"genuine: refused")
+    sender.join(15)
+    body = result["r"].json()
+    assert base64.b64decode(body["payload"]) == b"genuine: refused", body
+    forged = [o for o in all_outcomes(api) if o["kind"] == "response" and o["device"] == "probe"]
+    assert forged == [], "a response to another device's command was recorded"

@@ -139,10 +139,6 @@ def test_qos0_subscription_delivers_and_removes(
     assert device_info(api, "meter-6")["mailbox_depth"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hub/links.py DeviceLink._deliver_some advances _mailbox_next past messages the device "
-    "is not (yet) subscribed to, so a command queued before the device subscribes to "
-    "commands/# in a second SUBSCRIBE is skipped until the next connection"))
 def test_message_waits_for_a_later_subscription_on_the_same_connection(
     api: httpx.Client, register: Callable[..., str], devices: Callable[..., PahoDevice]
 ) -> None:

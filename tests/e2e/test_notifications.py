@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import httpx
 
-from e2e.helpers import mailbox, user_properties
+from e2e.helpers import all_outcomes, mailbox, outcomes_for, user_properties
 from e2e.paho_device import PahoDevice
 
 SUB = "devices/{}/notifications/#"
@@ -109,3 +109,33 @@ def test_broadcast_reaches_every_device_now_and_later(
     msg = later.expect()
     assert (msg.topic, msg.payload) == ("devices/pole-2/notifications/maintenance", b"tonight")
     now.expect_none(0.3)
+
+
+def test_joining_a_group_while_connected(
+    api: httpx.Client, register: Callable[..., str], devices: Callable[..., PahoDevice]
+) -> None:
+    """PATCH groups on a connected device: later group messages arrive live; the ones
+    sent before it joined do not."""
+    key = register("van-6")
+    dev = online(devices, "van-6", key)
+    assert api.post("/v1/groups/night-shift/notifications/old", content=b"before").status_code == 202
+    r = api.patch("/v1/devices/van-6", json={"groups": ["night-shift"]})
+    assert r.status_code == 200 and r.json()["groups"] == ["night-shift"]
+    assert api.post("/v1/groups/night-shift/notifications/new", content=b"after").status_code == 202
+    msg = dev.expect()
+    assert (msg.topic, msg.payload) == ("devices/van-6/notifications/new", b"after")
+    dev.expect_none(0.5)
+
+
+def test_group_notification_expiry_is_reported_once(api: httpx.Client, register: Callable[..., str]) -> None:
+    """DESIGN.md: an expired message gets its ``expired`` outcome within 15 s, whether or
+    not any device connects; a group message is one message, so one outcome."""
+    register("van-7", ["day-shift"])
+    register("van-8", ["day-shift"])
+    r = api.post("/v1/groups/day-shift/notifications/brief?ttl=1", content=b"x")
+    assert r.status_code == 202
+    mid = r.json()["id"]
+    found = outcomes_for(api, [mid])[mid]
+    assert (found["outcome"], found["group"], found["device"]) == ("expired", "day-shift", None)
+    assert len([o for o in all_outcomes(api) if o["id"] == mid]) == 1
+    assert mailbox(api, "van-7") == []

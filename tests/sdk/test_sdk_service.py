@@ -186,15 +186,16 @@ async def test_telemetry_from_latest(service: Service, hub: Hub) -> None:
 
 
 async def test_feedback_page_and_stream(service: Service, hub: Hub) -> None:
-    for i in range(3):
-        await hub.messages.respond("d1", f"c{i}", 200, b"ok")
+    cids = [hub.messages.new_command_id("d1") for _ in range(3)]
+    for cid in cids:
+        await hub.messages.respond("d1", cid, 200, b"ok")
     page = await service.feedback(limit=2)
-    assert [o.id for o in page.outcomes] == ["c0", "c1"] and page.next == page.outcomes[-1].seq
+    assert [o.id for o in page.outcomes] == cids[:2] and page.next == page.outcomes[-1].seq
     assert page.outcomes[0].payload == b"ok" and page.outcomes[0].status == 200
     rest = await service.feedback(after=page.next)
-    assert [o.id for o in rest.outcomes] == ["c2"]
+    assert [o.id for o in rest.outcomes] == cids[2:]
     streamed = [o.id async for o in service.follow_feedback(wait=0, follow=False)]
-    assert streamed == ["c0", "c1", "c2"]
+    assert streamed == cids
 
 
 # --- inquiries ------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ async def test_outcome_shapes(client: httpx.AsyncClient, hub: Hub) -> None:
     await register(client, "d1")
     rejected = await client.post("/v1/devices/ghost/commands/open")
     assert rejected.status_code == 404
-    await hub.messages.respond("d1", "cid-1", 500, b"jammed")
+    cid = hub.messages.new_command_id("d1")
+    await hub.messages.respond("d1", cid, 500, b"jammed")
     r = await client.get("/v1/feedback")
     assert r.status_code == 200
     body = r.json()
@@ -38,7 +39,7 @@ async def test_outcome_shapes(client: httpx.AsyncClient, hub: Hub) -> None:
     assert set(first) == OUTCOME_FIELDS and set(second) == OUTCOME_FIELDS
     assert first["outcome"] == "rejected" and first["reason"] == "unknown_device"
     assert first["device"] == "ghost" and first["kind"] == "command" and first["name"] == "open"
-    assert second["kind"] == "response" and second["id"] == "cid-1"
+    assert second["kind"] == "response" and second["id"] == cid
     assert second["status"] == 500 and base64.b64decode(second["payload"]) == b"jammed"
     assert body["next"] == second["seq"] > first["seq"]
 
@@ -53,8 +54,9 @@ async def test_expired_outcome(client: httpx.AsyncClient, hub: Hub) -> None:
 
 
 async def test_paging(client: httpx.AsyncClient, hub: Hub) -> None:
-    for i in range(5):
-        await hub.messages.respond("d1", f"c{i}", 200, b"")
+    cids = [hub.messages.new_command_id("d1") for _ in range(5)]
+    for cid in cids:
+        await hub.messages.respond("d1", cid, 200, b"")
     seen: list[str] = []
     after = 0
     while True:
@@ -66,7 +68,7 @@ async def test_paging(client: httpx.AsyncClient, hub: Hub) -> None:
         assert len(page["outcomes"]) <= 2
         seen += [o["id"] for o in page["outcomes"]]
         after = page["next"]
-    assert seen == [f"c{i}" for i in range(5)]
+    assert seen == cids
     # outcomes are not consumed by reading
     assert len((await client.get("/v1/feedback")).json()["outcomes"]) == 5
 
@@ -74,9 +76,10 @@ async def test_paging(client: httpx.AsyncClient, hub: Hub) -> None:
 async def test_long_poll_wakes_on_outcome(client: httpx.AsyncClient, hub: Hub) -> None:
     poll = asyncio.create_task(client.get("/v1/feedback", params={"wait": 30}))
     await asyncio.sleep(0.05)
-    await hub.messages.respond("d1", "late", 200, b"")
+    cid = hub.messages.new_command_id("d1")
+    await hub.messages.respond("d1", cid, 200, b"")
     r = await poll
-    assert [o["id"] for o in r.json()["outcomes"]] == ["late"]
+    assert [o["id"] for o in r.json()["outcomes"]] == [cid]
 
 
 async def test_parameter_checks(client: httpx.AsyncClient) -> None:

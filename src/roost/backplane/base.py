@@ -215,6 +215,17 @@ class Backplane(abc.ABC):
         """The device's cursor (last acknowledged seq) in each of its groups and BROADCAST."""
 
     @abc.abstractmethod
+    async def group_mark_sent(self, device_id: str, group: str, seq: int) -> None:
+        """Remember that group messages up to ``seq`` were sent to the device (never moves back).
+
+        So a later connection redelivers them with DUP set, as for mailbox messages.
+        """
+
+    @abc.abstractmethod
+    async def group_marks(self, device_id: str) -> dict[str, int]:
+        """The highest seq sent to the device in each of its groups (0 if none)."""
+
+    @abc.abstractmethod
     async def group_ack(self, device_id: str, group: str, seq: int) -> None:
         """Advance the device's cursor in ``group`` to ``seq`` (never moves it back)."""
 

@@ -38,6 +38,7 @@ class Hub:
 
     async def start(self) -> None:
         await self.backplane.start()
+        await self.messages.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="roost-sweeper")
 
     async def stop(self) -> None:

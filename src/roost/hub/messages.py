@@ -7,6 +7,8 @@ outcome in the feedback log: delivered, expired, rejected or purged.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import secrets
 import time
 
@@ -24,6 +26,7 @@ from roost.model import (
 )
 
 RESPONSE_KIND = "response"
+COMMAND_KEY = "command_id_key"
 
 
 def new_message_id() -> str:
@@ -48,7 +51,34 @@ class Messages:
         self._bp = backplane
         self._settings = settings
         self._waiters: dict[str, asyncio.Future[Outcome]] = {}
+        self._cid_key = b""
         backplane.signals.subscribe(self._on_signal)
+
+    async def start(self) -> None:
+        """Load the key that signs command ids (shared by every node of a backplane)."""
+        key = await self._bp.meta_put_if_absent(COMMAND_KEY, secrets.token_hex(32))
+        self._cid_key = bytes.fromhex(key)
+
+    # --- command ids ---------------------------------------------------------------
+
+    def new_command_id(self, device: str) -> str:
+        """``nonce + MAC(device, nonce)``: only the addressed device can answer it.
+
+        A device learning (or guessing) another device's command id still
+        cannot answer for it, because the id is bound to the target device,
+        and checking it needs no lookup on any node.
+        """
+        nonce = secrets.token_hex(8)
+        return nonce + self._mac(device, nonce)
+
+    def _mac(self, device: str, nonce: str) -> str:
+        message = f"{device}/{nonce}".encode()
+        return hmac.new(self._cid_key, message, hashlib.sha256).hexdigest()[:16]
+
+    def is_command_of(self, device: str, cid: str) -> bool:
+        if len(cid) != 32:
+            return False
+        return hmac.compare_digest(cid[16:], self._mac(device, cid[:16]))
 
     # --- sending ---------------------------------------------------------------
 
@@ -132,7 +162,7 @@ class Messages:
         check_name(name, "command name")
         if wait is not None:
             self._check_wait(wait)
-        cid = new_message_id()
+        cid = self.new_command_id(device)
         msg = self.build(MessageKind.COMMAND, device, name, payload, ttl, content_type, ref=cid)
         msg.id = cid
         waiter = self._waiter(cid) if wait is not None else None
@@ -239,7 +269,12 @@ class Messages:
     # --- the device's answer ------------------------------------------------------
 
     async def respond(self, device: str, cid: str, status: int, payload: bytes) -> None:
-        """Record a device's response to command ``cid`` (wakes a waiting sender anywhere)."""
+        """Record a device's response to command ``cid`` (wakes a waiting sender anywhere).
+
+        Raises ``InvalidInput`` unless ``cid`` is a command sent to this very device.
+        """
+        if not self.is_command_of(device, cid):
+            raise InvalidInput(f"{cid!r} is not the id of a command sent to {device}")
         await self._bp.outcome_put(
             [
                 Outcome(

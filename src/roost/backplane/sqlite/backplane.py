@@ -213,6 +213,14 @@ class SqliteBackplane(Backplane):
     async def group_cursors(self, device_id: str) -> dict[str, int]:
         return await self._w().submit(lambda c: mailbox.group_cursors(c, device_id), atomic=False)
 
+    async def group_marks(self, device_id: str) -> dict[str, int]:
+        return await self._w().submit(lambda c: mailbox.group_marks(c, device_id), atomic=False)
+
+    async def group_mark_sent(self, device_id: str, group: str, seq: int) -> None:
+        await self._w().submit(
+            lambda c: mailbox.group_mark_sent(c, device_id, group, seq), atomic=False
+        )
+
     async def group_ack(self, device_id: str, group: str, seq: int) -> None:
         await self._w().submit(
             lambda c: mailbox.group_ack(c, device_id, group, seq), atomic=False

@@ -173,6 +173,18 @@ def group_cursors(conn: sqlite3.Connection, device_id: str) -> dict[str, int]:
     return {grp: cursor for grp, cursor in rows}
 
 
+def group_marks(conn: sqlite3.Connection, device_id: str) -> dict[str, int]:
+    rows = conn.execute("SELECT grp, sent FROM device_groups WHERE device = ?", (device_id,))
+    return {grp: sent for grp, sent in rows}
+
+
+def group_mark_sent(conn: sqlite3.Connection, device_id: str, group: str, seq: int) -> None:
+    conn.execute(
+        "UPDATE device_groups SET sent = MAX(sent, ?) WHERE device = ? AND grp = ?",
+        (seq, device_id, group),
+    )
+
+
 def group_ack(conn: sqlite3.Connection, device_id: str, group: str, seq: int) -> None:
     conn.execute(
         "UPDATE device_groups SET cursor = MAX(cursor, ?) WHERE device = ? AND grp = ?",

@@ -41,6 +41,7 @@ CREATE TABLE device_groups (
     grp TEXT NOT NULL,
     pos INTEGER NOT NULL,          -- keeps Device.groups in the order it was given
     cursor INTEGER NOT NULL,       -- last group_log seq the device acknowledged
+    sent INTEGER NOT NULL DEFAULT 0, -- last group_log seq sent to it (DUP on redelivery)
     PRIMARY KEY (device, grp)
 ) WITHOUT ROWID;
 CREATE INDEX device_groups_by_group ON device_groups (grp, device);

@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from roost.edge.mqtt import handlers
 from roost.edge.mqtt.delivery import publish_properties
 from roost.edge.mqtt.errors import kick_reason, reason_for
 from roost.errors import PayloadTooLarge, ProtocolError, RoostError
-from roost.hub.links import DeviceLink
+from roost.hub.link import DeviceLink
 from roost.model import MailboxMessage
 from roost.proto.mqtt.connection import ConnState, MqttConnection
 from roost.proto.mqtt.packets import Connect, Packet, Puback, Publish, Subscribe, Unsubscribe
@@ -63,8 +63,8 @@ class MqttProtocol(asyncio.Protocol):
     # --- asyncio.Protocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCPTransport is not an asyncio.Transport subclass, but has its API.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.listener.connections.add(self)
@@ -157,6 +157,13 @@ class MqttProtocol(asyncio.Protocol):
             return
         log.info("closing connection from %s: %s", self.peer, exc)
         self.close(reason_for(exc))
+
+    def close_quietly(self) -> None:
+        """The client said DISCONNECT: close without sending anything back."""
+        self._closing = True
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
 
     def close(self, reason: int) -> None:
         if self._closing:

@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from roost.edge.mqtt.errors import reason_for
-from roost.errors import BadCredentials, InvalidId, RoostError
+from roost.errors import BadAuthenticationMethod, BadCredentials, InvalidId, RoostError
 from roost.model import check_id
 from roost.proto.mqtt.constants import ReasonCode
 from roost.proto.mqtt.packets import Connect
@@ -34,6 +34,11 @@ def session_expiry(packet: Connect) -> float | None:
 
 def device_id_of(packet: Connect) -> str:
     """The device id: the client id, which the user name (if any) must repeat."""
+    if packet.version == 5 and packet.properties.authentication_method is not None:
+        # [MQTT-4.12.0-1] Roost authenticates with the password only.
+        raise BadAuthenticationMethod(
+            f"authentication method {packet.properties.authentication_method!r} not supported"
+        )
     try:
         device_id = check_id(packet.client_id)
     except InvalidId:

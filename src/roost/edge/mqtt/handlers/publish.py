@@ -18,7 +18,7 @@ from roost.proto.mqtt.packets import Packet, Publish
 
 if TYPE_CHECKING:
     from roost.edge.mqtt.protocol import MqttProtocol
-    from roost.hub.links import DeviceLink
+    from roost.hub.link import DeviceLink
 
 log = logging.getLogger("roost.mqtt")
 
