@@ -45,6 +45,7 @@ from common import (
     percentile,
     print_table,
     ratio_text,
+    run,
     servers_arg,
 )
 from httpgen import HttpPool
@@ -266,4 +267,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -25,6 +25,7 @@ from common import (
     percentile,
     print_table,
     ratio_text,
+    run,
     servers_arg,
 )
 from loadgen import Fleet, Job, LoadGen, split_devices
@@ -120,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

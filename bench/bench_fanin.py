@@ -30,6 +30,7 @@ from common import (
     machine,
     print_table,
     ratio_text,
+    run,
     servers_arg,
 )
 from loadgen import Device, Fleet, Job, LoadGen, split_devices
@@ -210,4 +211,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

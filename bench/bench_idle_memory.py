@@ -24,6 +24,7 @@ from common import (
     print_table,
     ratio_text,
     rss_bytes,
+    run,
     servers_arg,
 )
 from loadgen import Device, Fleet, Job, LoadGen, split_devices
@@ -120,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,15 @@ def ratio_text(
     return (
         f"{label}: Roost {roost:{fmt}}{unit} / Mosquitto {peer:{fmt}}{unit} = {roost / peer:.2f}x"
     )
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a benchmark's ``main``; Ctrl-C stops it (servers included) without a traceback."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted: servers and load generators stopped", file=sys.stderr)
+        sys.exit(130)
 
 
 def machine() -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import signal
 import socket
 import time
 import traceback
@@ -439,6 +440,8 @@ async def _run(job: Job, pipe: Connection) -> None:
 
 
 def worker_main(job: Job, pipe: Connection) -> None:
+    # Ctrl-C is the parent's to handle: it ends the jobs (or kills them) and stops the servers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import uvloop
 

@@ -148,3 +148,20 @@ def test_refused_response_is_acknowledged_with_a_reason_MQTT_3_4_2_1(
     if client.version == 5:
         assert ack.body[2] >= 0x80
     assert client.ping().type == raw.PINGRESP
+
+
+def test_publish_of_exactly_the_maximum_packet_size_is_accepted(
+    api: httpx.Client, client: RawClient
+) -> None:
+    """The limit is inclusive: a 256 KiB packet (fixed header included, as Maximum Packet
+    Size counts it, MQTT 5.0 §3.1.2.11.4) is stored and acknowledged."""
+    limit = 256 * 1024
+    empty = raw.publish(TELEMETRY, b"", qos=1, packet_id=2, version=client.version)
+    # the payload adds to the remaining length, whose encoding grows from 1 to 3 bytes
+    payload = b"m" * (limit - len(empty) - 2)
+    data = raw.publish(TELEMETRY, payload, qos=1, packet_id=2, version=client.version)
+    assert len(data) == limit
+    client.send(data)
+    ack = client.read()
+    assert ack.type == raw.PUBACK and ack.body[:2] == b"\x00\x02"
+    assert stored(api) == [payload]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import httpx
-import pytest
 
 from conformance import rawmqtt as raw
 from conformance.rawmqtt import RawClient

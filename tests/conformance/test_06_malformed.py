@@ -42,7 +42,8 @@ def test_server_to_client_packets_from_a_client_close(client: RawClient, first: 
     client.expect_disconnect(BAD, required=True)
 
 
-@pytest.mark.parametrize("topic", [b"devices/dev/telemetry/\xff\xfe", b"devices/dev/tele\xed\xa0\x80",
+@pytest.mark.parametrize("topic", [b"devices/dev/telemetry/\xff\xfe",
+                                   b"devices/dev/tele\xed\xa0\x80",
                                    b"devices/dev/telemetry/\x00"],
                          ids=["not-utf8", "surrogate", "nul"])
 def test_bad_utf8_in_a_topic_closes_MQTT_1_5_4_1(client: RawClient, topic: bytes) -> None:

@@ -190,7 +190,8 @@ def read_all_telemetry(api: httpx.Client, group: str) -> list[bytes]:
         if not batch["records"]:
             return out
         out += [base64.b64decode(x["payload"]) for x in batch["records"]]
-        assert api.post("/v1/telemetry/ack", json={"group": group, "ack": batch["ack"]}).status_code == 200
+        r = api.post("/v1/telemetry/ack", json={"group": group, "ack": batch["ack"]})
+        assert r.status_code == 200, r.text
 
 
 def test_roost_serve_accepts_an_mqtt_device(tmp_path: Path, servers: list[Server]) -> None:

@@ -156,5 +156,6 @@ def test_unanswered_inquiry_comes_back_after_its_lease(
     second = take_one(api, wait=5)
     assert second["id"] == first["id"]
     assert base64.b64decode(second["payload"]) == b"to-airport"
-    assert api.post(f"/v1/inquiries/{second['id']}/replies?end=true", content=b"A4").status_code == 202
+    r = api.post(f"/v1/inquiries/{second['id']}/replies?end=true", content=b"A4")
+    assert r.status_code == 202
     assert dev.expect().payload == b"A4"

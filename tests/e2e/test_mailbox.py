@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
-import pytest
 
 from conformance.rawmqtt import RawClient
 from e2e.helpers import device_info, mailbox, outcomes_for, wait_for

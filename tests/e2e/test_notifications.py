@@ -118,7 +118,8 @@ def test_joining_a_group_while_connected(
     sent before it joined do not."""
     key = register("van-6")
     dev = online(devices, "van-6", key)
-    assert api.post("/v1/groups/night-shift/notifications/old", content=b"before").status_code == 202
+    before = api.post("/v1/groups/night-shift/notifications/old", content=b"before")
+    assert before.status_code == 202
     r = api.patch("/v1/devices/van-6", json={"groups": ["night-shift"]})
     assert r.status_code == 200 and r.json()["groups"] == ["night-shift"]
     assert api.post("/v1/groups/night-shift/notifications/new", content=b"after").status_code == 202
@@ -127,7 +128,9 @@ def test_joining_a_group_while_connected(
     dev.expect_none(0.5)
 
 
-def test_group_notification_expiry_is_reported_once(api: httpx.Client, register: Callable[..., str]) -> None:
+def test_group_notification_expiry_is_reported_once(
+    api: httpx.Client, register: Callable[..., str]
+) -> None:
     """DESIGN.md: an expired message gets its ``expired`` outcome within 15 s, whether or
     not any device connects; a group message is one message, so one outcome."""
     register("van-7", ["day-shift"])

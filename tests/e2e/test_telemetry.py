@@ -37,7 +37,9 @@ def ack(api: httpx.Client, group: str, batch: dict[str, Any]) -> None:
     assert r.status_code == 200, r.text
 
 
-def sensor(register: Callable[..., str], devices: Callable[..., PahoDevice], name: str) -> PahoDevice:
+def sensor(
+    register: Callable[..., str], devices: Callable[..., PahoDevice], name: str
+) -> PahoDevice:
     dev = devices(name, register(name))
     assert dev.connect() == 0
     return dev

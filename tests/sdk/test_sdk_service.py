@@ -134,7 +134,8 @@ async def test_notifications_and_mailbox(service: Service) -> None:
     by_id = {m.id: m for m in pending}
     assert by_id[one].name == "alerts/fire" and by_id[one].payload == b"1"
     assert by_id[group].group == "fleet" and by_id[everyone].content_type == "text/plain"
-    assert await service.purge_mailbox("d1") == 1  # group messages are not in the mailbox
+    assert await service.purge_mailbox("d1") == 3  # unread group messages are skipped too
+    assert await service.mailbox("d1") == []
 
 
 async def test_mailbox_full(service: Service, hub: Hub) -> None:

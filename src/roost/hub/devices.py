@@ -152,6 +152,8 @@ class DeviceRegistry:
         return key
 
     async def remove(self, device_id: str) -> None:
+        """Remove the device; what waited in its mailbox ends as ``purged``."""
+        await self._bp.mailbox_purge(device_id, time.time())
         if not await self._bp.device_delete(device_id):
             raise UnknownDevice(f"no device {device_id!r}")
 

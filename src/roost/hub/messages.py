@@ -26,6 +26,7 @@ from roost.model import (
 )
 
 RESPONSE_KIND = "response"
+MAX_PENDING = 100_000  # more unread group messages than any device could hold
 COMMAND_KEY = "command_id_key"
 
 
@@ -129,6 +130,7 @@ class Messages:
         try:
             return await self._bp.mailbox_put(msg, self._settings.mailbox_depth)
         except (MailboxFull, UnknownDevice) as exc:
+            exc.detail["id"] = msg.id  # the sender can match the `rejected` outcome
             await self._bp.outcome_put(
                 [
                     Outcome(
@@ -305,6 +307,14 @@ class Messages:
         return messages
 
     async def purge(self, device: str) -> int:
+        """Empty the device's mailbox (``purged`` outcomes) and skip its unread group messages."""
         if await self._bp.device_get(device) is None:
             raise UnknownDevice(f"no device {device!r}")
-        return len(await self._bp.mailbox_purge(device, time.time()))
+        purged = len(await self._bp.mailbox_purge(device, time.time()))
+        now = time.time()
+        for group, cursor in (await self._bp.group_cursors(device)).items():
+            unread = await self._bp.group_read(group, cursor, MAX_PENDING, now)
+            if unread:
+                await self._bp.group_ack(device, group, unread[-1].seq)
+                purged += len(unread)
+        return purged
