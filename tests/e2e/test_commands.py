@@ -199,6 +199,8 @@ def test_full_mailbox_rejects_with_409_and_a_rejected_outcome(
         ("command", "c3", "mailbox_full"),
         ("notification", "info", "mailbox_full"),
     ]
+    # the refusal names the message, so the sender can match it with its outcome
+    assert {r.json()["id"], n.json()["id"]} == {o["id"] for o in found}
     assert len(mailbox(api, "gate-1")) == 3
 
 
@@ -212,6 +214,6 @@ def test_unknown_device_is_404_and_a_rejected_outcome(api: httpx.Client) -> None
                 if o["outcome"] == "rejected" and o["device"] == "ghost-9"]
 
     found = wait_for(rejected, what="a rejected outcome")
-    assert [(o["kind"], o["name"], o["reason"]) for o in found] == [
-        ("command", "boo", "unknown_device")
+    assert [(o["id"], o["kind"], o["name"], o["reason"]) for o in found] == [
+        (r.json()["id"], "command", "boo", "unknown_device")
     ]

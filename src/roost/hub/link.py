@@ -29,6 +29,12 @@ log = logging.getLogger("roost.links")
 _owner_ids = itertools.count(1)
 
 InFlight = tuple[str | None, int]  # (group or None for the mailbox, seq)
+Source = str | None  # a group log, or MAILBOX (None) for the device's own mailbox
+MAILBOX: Source = None
+
+
+class ALL:
+    """Marker for :meth:`DeviceLink.wake`: every source may hold something new."""
 
 
 class DeviceSink(Protocol):
@@ -65,7 +71,7 @@ class DeviceLink:
         "_inflight",
         "_acks",
         "_ack_scheduled",
-        "_wanted",
+        "_dirty",
         "_pumping",
         "_blocked",
         "closed",
@@ -89,7 +95,7 @@ class DeviceLink:
         self._inflight: set[InFlight] = set()  # sent at QoS 1, ack not yet written
         self._acks: list[MailboxMessage] = []
         self._ack_scheduled = False
-        self._wanted = False
+        self._dirty: set[Source] = set()  # sources that may hold undelivered messages
         self._pumping = False
         self._blocked = False
         self.closed = False
@@ -171,36 +177,34 @@ class DeviceLink:
 
     # --- delivery -------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Something may be waiting: deliver what fits (one pump task at a time)."""
-        self._wanted = True
+    def wake(self, source: Source | type[ALL] = ALL) -> None:
+        """``source`` (the mailbox, a group log, or ALL) may hold something new: deliver."""
+        if source is ALL:
+            self._dirty.update((MAILBOX, *self._group_next))
+        elif source is MAILBOX or source in self._group_next:
+            self._dirty.add(source)
+        self._start_pump()
+
+    def _start_pump(self) -> None:
         if not self._pumping and not self.closed:
             self._pumping = True
             self._links.spawn(self._pump())
 
     async def _pump(self) -> None:
         try:
-            while self._wanted and not self.closed:
-                self._wanted = False
-                await self._deliver_some()
+            while self._dirty and self.subscriptions and not self.closed:
+                free = self.sink.free_slots()
+                if free <= 0:
+                    self._blocked = True  # an ack restarts us
+                    return
+                await self._deliver_some(free)
         except Exception:
             log.exception("delivery to %s failed", self.device)
         finally:
             self._pumping = False
 
-    async def _deliver_some(self) -> None:
-        free = self.sink.free_slots()
-        if free <= 0:
-            self._blocked = True
-            return
-        if not self.subscriptions:
-            return
-        batch, more = await self._read(free)
-        if more:
-            self._wanted = True
-        sent: list[int] = []
-        group_sent: dict[str, int] = {}
-        for msg in batch:
+    async def _deliver_some(self, free: int) -> None:
+        for msg in await self._read(free):
             topic = delivery_topic(msg, self.device)
             qos = self._qos_for(topic)
             if qos is None or self.closed:
@@ -209,51 +213,58 @@ class DeviceLink:
             self._inflight.add((msg.group, msg.seq))
             if qos == 0:
                 self.acked(msg)  # at most once: gone as soon as it is sent
-                continue
-            if msg.group is None:
-                sent.append(msg.seq)
-            else:
-                group_sent[msg.group] = msg.seq
-        self._mark_sent(sent, group_sent)
 
-    def _mark_sent(self, sent: list[int], group_sent: dict[str, int]) -> None:
-        """Remember what went out, so the next connection sets DUP on it."""
-        bp = self._links.backplane
-        if sent:
-            self._links.spawn(bp.mailbox_mark_sent(self.device, sent))
-        for group, seq in group_sent.items():
-            if seq > self._group_sent.get(group, 0):
-                self._group_sent[group] = seq
-                self._links.spawn(bp.group_mark_sent(self.device, group, seq))
+    async def _read(self, limit: int) -> list[MailboxMessage]:
+        """Up to ``limit`` unsent messages from the sources marked dirty, oldest first.
 
-    async def _read(self, limit: int) -> tuple[list[MailboxMessage], bool]:
-        """Up to ``limit`` unsent messages, oldest first; and whether more may wait."""
+        A source that filled the limit stays dirty (there may be more).
+        """
         bp = self._links.backplane
         now = time.time()
-        batch = await bp.mailbox_read(self.device, self._mailbox_next, limit, now)
-        more = len(batch) == limit
-        for group, after in self._group_next.items():
-            got = await bp.group_read(group, after, limit, now)
-            more = more or len(got) == limit
-            sent_mark = self._group_sent.get(group, 0)
-            for msg in got:
-                msg.attempts = 1 if msg.seq <= sent_mark else 0
+        sources, self._dirty = self._dirty, set()
+        batch: list[MailboxMessage] = []
+        for source in sources:
+            if source is None:  # MAILBOX
+                got = await bp.mailbox_read(self.device, self._mailbox_next, limit, now)
+            else:
+                got = await bp.group_read(source, self._group_next[source], limit, now)
+                sent_mark = self._group_sent.get(source, 0)
+                for msg in got:
+                    msg.attempts = 1 if msg.seq <= sent_mark else 0
+            if len(got) == limit:
+                self._dirty.add(source)
             batch.extend(got)
-        if self._group_next:
+        if len(sources) > 1:
             batch.sort(key=lambda m: m.created_at)
         if len(batch) > limit:
-            batch, more = batch[:limit], True
+            self._dirty.update(m.group or MAILBOX for m in batch[limit:])
+            batch = batch[:limit]
         for msg in batch:  # advance past everything read, sent or not
             if msg.group is None:
                 self._mailbox_next = max(self._mailbox_next, msg.seq)
             else:
                 self._group_next[msg.group] = max(self._group_next[msg.group], msg.seq)
-        return [m for m in batch if (m.group, m.seq) not in self._inflight], more
+        return [m for m in batch if (m.group, m.seq) not in self._inflight]
+
+    async def mark_unacked(self) -> None:
+        """The connection ended: remember what was sent and not acknowledged, so the
+        next connection redelivers it with DUP set (one write, off the hot path)."""
+        bp = self._links.backplane
+        direct = sorted(seq for group, seq in self._inflight if group is None)
+        if direct:
+            await bp.mailbox_mark_sent(self.device, direct)
+        marks: dict[str, int] = {}
+        for group, seq in self._inflight:
+            if group is not None:
+                marks[group] = max(marks.get(group, 0), seq)
+        for group, seq in marks.items():
+            await bp.group_mark_sent(self.device, group, seq)
 
     def _rewind(self) -> None:
         """Read again from the acknowledged positions (after a new subscription)."""
         self._mailbox_next = 0
         self._group_next = dict(self._group_cursor)
+        self._dirty.update((MAILBOX, *self._group_next))
 
     async def regroup(self, groups: tuple[str, ...]) -> None:
         """The device's groups changed: read joined groups' logs from its new cursors,
@@ -283,7 +294,7 @@ class DeviceLink:
             asyncio.get_running_loop().call_soon(self._flush_acks)
         if self._blocked:
             self._blocked = False
-            self.wake()
+            self._start_pump()
 
     def _flush_acks(self) -> None:
         self._ack_scheduled = False

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from roost.backplane.base import Signal, SignalKind
 from roost.errors import BadCredentials, Forbidden
 from roost.hub.auth import verify_key
-from roost.hub.link import DeviceLink, DeviceSink
+from roost.hub.link import MAILBOX, DeviceLink, DeviceSink
 from roost.metrics import REFUSED
 from roost.model import BROADCAST, Session
 
@@ -107,6 +107,7 @@ class DeviceLinks:
         link.closed = True
         if self._by_device.get(link.device) is link:
             del self._by_device[link.device]
+        await link.mark_unacked()
         now = time.time()
         await self.backplane.presence_release(link.device, link.owner, now)
         if link.persistent and self._by_device.get(link.device) is None:
@@ -131,12 +132,12 @@ class DeviceLinks:
     def _on_mailbox(self, signal: Signal) -> None:
         link = self._by_device.get(signal.key)
         if link is not None:
-            link.wake()
+            link.wake(MAILBOX)
 
     def _on_group(self, signal: Signal) -> None:
         for link in list(self._by_device.values()):
             if signal.key == BROADCAST or signal.key in link.groups:
-                link.wake()
+                link.wake(signal.key)
 
     def _on_kick(self, signal: Signal) -> None:
         link = self._by_device.get(signal.key)
