@@ -1,0 +1,324 @@
+"""The cluster backplane: NATS JetStream streams and KV buckets, signals over NATS.
+
+Stateless: everything lives in JetStream, so any node can serve any device and
+a node that dies loses nothing. Each method delegates to one resource module;
+each module owns its streams/buckets (``setup``) and announces its own signals
+after the write is acknowledged by JetStream (see ``signals``):
+
+* ``registry``  — devices, API tokens, meta (KV buckets)
+* ``presence``  — presence with compare-and-set, MQTT sessions (KV buckets)
+* ``mailbox``   — sharded mailbox streams: per-subject limits, per-message TTL,
+  RePublish wake-ups, Direct Get reads, delete to ack
+* ``groups``    — group/broadcast logs and per-device cursors and marks
+* ``expiry``    — expired-message sweep (exactly one EXPIRED outcome per message,
+  however many nodes sweep)
+* ``feedback``  — the outcomes stream
+* ``telemetry`` — partitioned streams, one durable pull consumer per consumer group
+* ``inquiries`` — inquiry records and the take/lease queue
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import nats
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+
+from roost.backplane.base import Backplane, SignalBus
+from roost.backplane.nats import (
+    expiry,
+    feedback,
+    groups,
+    inquiries,
+    mailbox,
+    presence,
+    registry,
+    signals,
+    telemetry,
+)
+from roost.backplane.nats.context import API_TIMEOUT, Ctx, NatsOptions
+from roost.backplane.nats.names import Names
+from roost.errors import InvalidInput, Unavailable
+from roost.model import (
+    ApiToken,
+    Device,
+    Inquiry,
+    InquiryState,
+    MailboxMessage,
+    Outcome,
+    Presence,
+    Session,
+    TelemetryBatch,
+    TelemetryRecord,
+)
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0  # seconds to reach a NATS server at start
+_MODULES = (registry, presence, mailbox, groups, feedback, telemetry, inquiries)
+
+
+class NatsBackplane(Backplane):
+    """The cluster backplane; ``options.servers`` are the NATS URLs to connect to."""
+
+    def __init__(self, options: NatsOptions, *, node: str = "local") -> None:
+        self.options = options
+        self.node = node
+        self.names = Names(options.prefix)
+        self.signals = SignalBus()
+        self._nc: Client | None = None
+        self._ctx: Ctx | None = None
+        self._subs: list[Subscription] = []
+        self._starting = asyncio.Lock()
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self._starting:
+            if self._ctx is not None:
+                return
+            try:
+                nc = await nats.connect(
+                    list(self.options.servers),
+                    name=f"{self.options.name}:{self.node}",
+                    connect_timeout=CONNECT_TIMEOUT,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    allow_reconnect=True,
+                    error_cb=_log_error,
+                )
+            except Exception as exc:  # nats-py raises several unrelated types here
+                raise Unavailable(
+                    f"cannot reach NATS at {', '.join(self.options.servers)}: {exc}"
+                ) from exc
+            ctx = Ctx(nc, self.names, self.options, self.signals, self.node)
+            try:
+                for module in _MODULES:
+                    await module.setup(ctx)
+                self._subs = await signals.listen(ctx)
+                await nc.flush(int(API_TIMEOUT))
+            except BaseException:
+                await nc.close()
+                raise
+            self._nc, self._ctx = nc, ctx
+
+    async def close(self) -> None:
+        ctx, self._ctx = self._ctx, None
+        if ctx is None:
+            return
+        for module in _MODULES:
+            await module.stop(ctx)
+        for sub in self._subs:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # closing anyway
+                pass
+        self._subs = []
+        try:
+            await ctx.nc.drain()
+        except Exception:
+            await ctx.nc.close()
+
+    async def check(self) -> None:
+        ctx = self._c()
+        if not ctx.nc.is_connected:
+            raise Unavailable("the NATS backplane is not connected")
+        try:
+            await ctx.api("INFO")
+        except Exception as exc:
+            raise Unavailable(f"JetStream cannot serve: {exc}") from exc
+
+    def _c(self) -> Ctx:
+        if self._ctx is None:
+            raise Unavailable("the NATS backplane was not started")
+        return self._ctx
+
+    @property
+    def ctx(self) -> Ctx:
+        """The shared state (for the ``roost cluster`` commands and tests)."""
+        return self._c()
+
+    # --- small settings ---------------------------------------------------------------
+
+    async def meta_get(self, key: str) -> str | None:
+        return await registry.meta_get(self._c(), key)
+
+    async def meta_put_if_absent(self, key: str, value: str) -> str:
+        return await registry.meta_put_if_absent(self._c(), key, value)
+
+    # --- registry ---------------------------------------------------------------------
+
+    async def device_create(self, device: Device) -> None:
+        await registry.device_create(self._c(), device)
+
+    async def device_import(self, devices: Sequence[Device]) -> int:
+        return await registry.device_import(self._c(), devices)
+
+    async def device_get(self, device_id: str) -> Device | None:
+        return await registry.device_get(self._c(), device_id)
+
+    async def device_update(self, device: Device) -> None:
+        await registry.device_update(self._c(), device)
+
+    async def device_delete(self, device_id: str) -> bool:
+        return await registry.device_delete(self._c(), device_id)
+
+    async def device_list(
+        self, after: str | None, limit: int, group: str | None = None
+    ) -> list[Device]:
+        return await registry.device_list(self._c(), after, limit, group)
+
+    async def device_count(self) -> int:
+        return await registry.device_count(self._c())
+
+    async def device_touch(self, device_id: str, last_seen: float) -> None:
+        await presence.device_touch(self._c(), device_id, last_seen)
+
+    # --- API tokens -------------------------------------------------------------------
+
+    async def token_create(self, token: ApiToken) -> None:
+        await registry.token_create(self._c(), token)
+
+    async def token_find(self, token_hash: str) -> ApiToken | None:
+        return await registry.token_find(self._c(), token_hash)
+
+    async def token_list(self) -> list[ApiToken]:
+        return await registry.token_list(self._c())
+
+    async def token_delete(self, token_id: str) -> bool:
+        return await registry.token_delete(self._c(), token_id)
+
+    # --- mailboxes --------------------------------------------------------------------
+
+    async def mailbox_put(self, msg: MailboxMessage, max_depth: int) -> MailboxMessage:
+        return await mailbox.put(self._c(), msg, max_depth)
+
+    async def mailbox_read(
+        self, device_id: str, after_seq: int, limit: int, now: float
+    ) -> list[MailboxMessage]:
+        return await mailbox.read(self._c(), device_id, after_seq, limit, now)
+
+    async def mailbox_depth(self, device_id: str, now: float) -> int:
+        return await mailbox.depth(self._c(), device_id, now)
+
+    async def mailbox_mark_sent(self, device_id: str, seqs: Sequence[int]) -> None:
+        await mailbox.mark_sent(self._c(), device_id, seqs)
+
+    async def mailbox_ack(self, device_id: str, seqs: Sequence[int], at: float) -> list[Outcome]:
+        return await mailbox.ack(self._c(), device_id, seqs, at)
+
+    async def mailbox_purge(self, device_id: str, at: float) -> list[Outcome]:
+        return await mailbox.purge(self._c(), device_id, at)
+
+    # --- group logs -------------------------------------------------------------------
+
+    async def group_put(self, msg: MailboxMessage) -> MailboxMessage:
+        if not msg.group:
+            raise InvalidInput("a group message needs its group set")
+        return await groups.put(self._c(), msg)
+
+    async def group_read(
+        self, group: str, after_seq: int, limit: int, now: float
+    ) -> list[MailboxMessage]:
+        return await groups.read(self._c(), group, after_seq, limit, now)
+
+    async def group_cursors(self, device_id: str) -> dict[str, int]:
+        return await groups.cursors(self._c(), device_id)
+
+    async def group_marks(self, device_id: str) -> dict[str, int]:
+        return await groups.marks(self._c(), device_id)
+
+    async def group_mark_sent(self, device_id: str, group: str, seq: int) -> None:
+        await groups.mark_sent(self._c(), device_id, group, seq)
+
+    async def group_ack(self, device_id: str, group: str, seq: int) -> None:
+        await groups.ack(self._c(), device_id, group, seq)
+
+    # --- expiry -----------------------------------------------------------------------
+
+    async def expire(self, now: float) -> list[Outcome]:
+        ctx = self._c()
+        outcomes = await expiry.expire_messages(ctx, now)
+        await inquiries.expire_inquiries(ctx, now)
+        await presence.expire_sessions(ctx, now)
+        return outcomes
+
+    # --- telemetry --------------------------------------------------------------------
+
+    async def telemetry_append(self, records: Sequence[TelemetryRecord]) -> None:
+        if records:
+            await telemetry.append(self._c(), records)
+
+    async def telemetry_fetch(
+        self,
+        group: str,
+        max_records: int,
+        ack_timeout: float,
+        now: float,
+        from_latest: bool = False,
+    ) -> TelemetryBatch:
+        return await telemetry.fetch(self._c(), group, max_records, ack_timeout, now,
+                                     from_latest)
+
+    async def telemetry_ack(self, group: str, ack: str) -> int:
+        return await telemetry.ack(self._c(), group, ack)
+
+    async def telemetry_trim(self, before: float, keep_max: int) -> int:
+        return await telemetry.trim(self._c(), before, keep_max)
+
+    # --- inquiries --------------------------------------------------------------------
+
+    async def inquiry_put(self, inquiry: Inquiry) -> None:
+        await inquiries.put(self._c(), inquiry)
+
+    async def inquiry_take(self, max_items: int, lease: float, now: float) -> list[Inquiry]:
+        return await inquiries.take(self._c(), max_items, lease, now)
+
+    async def inquiry_get(self, inquiry_id: str) -> Inquiry | None:
+        return await inquiries.get(self._c(), inquiry_id)
+
+    async def inquiry_find(self, device_id: str, name: str, rid: str) -> Inquiry | None:
+        return await inquiries.find(self._c(), device_id, name, rid)
+
+    async def inquiry_set_state(self, inquiry_id: str, state: InquiryState) -> None:
+        await inquiries.set_state(self._c(), inquiry_id, state)
+
+    # --- feedback ---------------------------------------------------------------------
+
+    async def outcome_put(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        return await feedback.record(self._c(), outcomes)
+
+    async def outcome_read(self, after_seq: int, limit: int) -> list[Outcome]:
+        return await feedback.read(self._c(), after_seq, limit)
+
+    async def outcome_trim(self, before: float) -> int:
+        return await feedback.trim(self._c(), before)
+
+    # --- MQTT sessions ----------------------------------------------------------------
+
+    async def session_get(self, device_id: str) -> Session | None:
+        return await presence.session_get(self._c(), device_id)
+
+    async def session_put(self, session: Session) -> None:
+        await presence.session_put(self._c(), session)
+
+    async def session_delete(self, device_id: str) -> None:
+        await presence.session_delete(self._c(), device_id)
+
+    # --- presence ---------------------------------------------------------------------
+
+    async def presence_claim(self, device_id: str, owner: str, node: str, at: float) -> str | None:
+        return await presence.claim(self._c(), device_id, owner, node, at)
+
+    async def presence_release(self, device_id: str, owner: str, at: float) -> None:
+        await presence.release(self._c(), device_id, owner, at)
+
+    async def presence_get(self, device_id: str) -> Presence | None:
+        return await presence.get(self._c(), device_id)
+
+
+async def _log_error(exc: Exception) -> None:
+    log.warning("NATS connection: %s", exc)
