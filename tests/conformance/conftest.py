@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from conformance.rawmqtt import PINGRESP, PUBACK, RawClient
-from e2e.helpers import nagle_off
 from roost.testing.thread import NodeThread
 
 
@@ -50,7 +49,6 @@ def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NodeThread]
     if marker is not None:
         settings.update(marker.kwargs)
     with NodeThread(tmp_path / "data", **settings) as running:
-        nagle_off(running)
         yield running
         # after every malformed or hostile case: the node must still serve
         assert_serves(running)

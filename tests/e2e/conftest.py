@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.helpers import nagle_off
 from e2e.paho_device import PahoDevice
 from roost.testing.thread import NodeThread
 
@@ -34,7 +33,6 @@ def node_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
 @pytest.fixture
 def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NodeThread]:
     with NodeThread(tmp_path / "data", **node_settings(request)) as running:
-        nagle_off(running)
         yield running
 
 

@@ -88,18 +88,3 @@ def publish_props(**values: Any) -> Properties:
 def user_properties(msg: Any) -> dict[str, str]:
     props = getattr(msg, "properties", None)
     return dict(getattr(props, "UserProperty", []) or [])
-
-
-def nagle_off(node: Any) -> None:
-    """Work around a Roost bug so the suite stays fast: set TCP_NODELAY on the node's
-    listening sockets (Linux passes it on to accepted ones).
-
-    node.py ``bind()`` makes sockets with proto 0, so asyncio never turns Nagle off on
-    accepted connections and every HTTP request waits ~40 ms for a delayed ACK
-    (test_transport.py pins the bug, on a node without this). Remove once fixed.
-    """
-    import socket
-
-    for server in (node.node._http.servers[0], node.node._mqtt._server):
-        for sock in server.sockets:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -14,18 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from e2e.paho_device import PahoDevice
 from roost.testing.thread import NodeThread
-
-NAGLE_BUG = (
-    "node.py bind() creates listening sockets as socket.socket(family, SOCK_STREAM) with "
-    "proto 0, and asyncio's _set_nodelay only sets TCP_NODELAY when sock.proto == "
-    "IPPROTO_TCP: on the asyncio loop (NodeThread, `roost serve` without uvloop) accepted "
-    "MQTT and HTTP connections keep Nagle on and every HTTP API request takes ~40 ms "
-    "(delayed ACK) instead of ~1 ms; uvloop sets TCP_NODELAY itself"
-)
 
 
 async def _nodelay_of_connections(node: Any) -> dict[str, list[int]]:
@@ -37,9 +28,8 @@ async def _nodelay_of_connections(node: Any) -> dict[str, list[int]]:
     }
 
 
-@pytest.mark.xfail(strict=True, reason=NAGLE_BUG)
 def test_accepted_connections_have_nagle_off(tmp_path: Path) -> None:
-    """A node of its own: the ``node`` fixture works around this bug (helpers.nagle_off)."""
+    """Every accepted MQTT and HTTP connection has TCP_NODELAY set."""
     with NodeThread(tmp_path / "data") as node:
         headers = {"Authorization": f"Bearer {node.token}"}
         with httpx.Client(base_url=node.url, headers=headers) as api:
