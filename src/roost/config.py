@@ -29,7 +29,9 @@ class Settings:
     node: str = ""  # node name; defaults to the host name + pid
     admin_token_file: Path | None = None
     admin_token: str | None = None  # ROOST_ADMIN_TOKEN
-    nats: str | None = None  # cluster backplane URLs (later)
+    nats: str | None = None  # cluster backplane: comma-separated NATS URLs (ROOST_NATS)
+    nats_prefix: str = "roost"  # prefix of every stream, bucket and subject Roost uses
+    nats_replicas: int = 1  # JetStream replicas per stream: 3 on a 3-server cluster
     # limits that protect the system (DESIGN.md, "Defaults that protect the system")
     max_packet_size: int = 256 * KIB
     mailbox_depth: int = 100

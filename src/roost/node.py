@@ -15,22 +15,52 @@ from starlette.applications import Starlette
 
 from roost.backplane.base import Backplane
 from roost.config import Settings
+from roost.errors import InvalidInput
 from roost.hub.hub import Hub
 from roost.service.app import close_long_polls, create_app
 
 if TYPE_CHECKING:
+    from roost.backplane.nats import NatsOptions
     from roost.edge.mqtt.listener import MqttListener
 
 log = logging.getLogger("roost.node")
 
 
 def make_backplane(settings: Settings) -> Backplane:
+    """The cluster backplane when ``nats`` is set, else the embedded SQLite store."""
     if settings.nats:
-        raise NotImplementedError("the cluster backplane (--nats) is not available yet")
+        try:
+            from roost.backplane.nats import NatsBackplane
+        except ImportError as exc:
+            raise InvalidInput(
+                f"--nats needs the cluster extra ({exc}): pip install 'roost[cluster]'"
+            ) from None
+        return NatsBackplane(nats_options(settings), node=settings.node)
     from roost.backplane.sqlite import SqliteBackplane
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteBackplane(settings.db_path, node=settings.node)
+
+
+def nats_options(settings: Settings) -> NatsOptions:
+    """The cluster backplane's options from the node's settings."""
+    from roost.backplane.nats import NatsOptions
+
+    servers = tuple(u.strip() for u in (settings.nats or "").split(",") if u.strip())
+    if not servers:
+        raise InvalidInput("--nats needs at least one URL, e.g. nats://127.0.0.1:4222")
+    return NatsOptions(
+        servers=servers,
+        prefix=settings.nats_prefix,
+        replicas=settings.nats_replicas,
+        ttl_max=settings.ttl_max,
+        telemetry_retention=settings.telemetry_retention,
+        telemetry_max_records=settings.telemetry_max_records,
+        telemetry_ack_timeout=settings.telemetry_ack_timeout,
+        feedback_retention=settings.feedback_retention,
+        inquiry_lease=settings.inquiry_lease,
+        name=f"roost:{settings.node}",
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:

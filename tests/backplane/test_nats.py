@@ -12,12 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-pytest.importorskip("nats", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
+from roost.backplane.nats import NatsBackplane, NatsOptions, admin
+from roost.testing.nats import NatsServer
 
-from roost.backplane.nats import NatsBackplane, NatsOptions  # noqa: E402
-from roost.testing.nats import NatsServer  # noqa: E402
-
-from .contract import BackplaneContract  # noqa: E402
+from .contract import BackplaneContract
 
 _prefixes = itertools.count(1)
 
@@ -26,16 +24,6 @@ _prefixes = itertools.count(1)
 def nats_server() -> Iterator[NatsServer]:
     with NatsServer() as server:
         yield server
-
-
-async def _delete_everything(bp: NatsBackplane) -> None:
-    ctx = bp.ctx
-    prefix = bp.names.stream_prefix + "_"
-    kv_prefix = f"KV_{bp.names.prefix}_"
-    for info in await ctx.jsm.streams_info():
-        name = info.config.name or ""
-        if name.startswith(prefix) or name.startswith(kv_prefix):
-            await ctx.jsm.delete_stream(name)
 
 
 @pytest.fixture
@@ -47,7 +35,7 @@ async def backplane(nats_server: NatsServer) -> AsyncIterator[NatsBackplane]:
     try:
         yield bp
     finally:
-        await _delete_everything(bp)
+        await admin.delete_all(bp.ctx)
         await bp.close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 import roost
-from roost.cli import devices, messages, serve, streams, tokens
+from roost.cli import cluster, devices, messages, serve, streams, tokens
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -26,6 +26,7 @@ cli.add_command(messages.mailbox)
 cli.add_command(streams.telemetry)
 cli.add_command(streams.feedback)
 cli.add_command(tokens.token)
+cli.add_command(cluster.cluster)
 
 
 def main() -> None:

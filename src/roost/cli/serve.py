@@ -46,6 +46,10 @@ def announce(node: Node) -> None:
     click.echo(f"Roost node {s.node} is serving")
     click.echo(f"  MQTT  mqtt://{host}:{node.mqtt_port}")
     click.echo(f"  HTTP  http://{host}:{node.http_port}")
+    if s.nats:
+        click.echo(f"  backplane  NATS JetStream at {s.nats} (prefix {s.nats_prefix!r})")
+    else:
+        click.echo(f"  backplane  SQLite at {s.db_path}")
     if node.admin_token_path is not None:
         click.echo(f"  admin token written to {node.admin_token_path}")
     elif s.admin_token_file is not None or s.admin_token:
@@ -63,8 +67,8 @@ class StartFailed(Exception):
 async def serve_until_signal(settings: Settings) -> None:
     try:
         node = Node(settings)
-    except NotImplementedError as exc:
-        raise StartFailed(str(exc), 2) from None
+    except RoostError as exc:
+        raise StartFailed(exc.message, 2) from None
     except OSError as exc:
         raise StartFailed(f"cannot start: {exc}", 1) from None
     stop = asyncio.Event()
@@ -95,7 +99,10 @@ async def serve_until_signal(settings: Settings) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Use the admin token in this file instead of creating one.",
 )
-@click.option("--nats", help="NATS URLs of the cluster backplane.")
+@click.option("--nats", help="Run on the cluster backplane: NATS URLs, comma-separated.")
+@click.option("--nats-prefix", help="Prefix of Roost's streams, buckets and subjects (roost).")
+@click.option("--nats-replicas", type=click.IntRange(1, 5),
+              help="JetStream replicas per stream (3 on a 3-server cluster).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False))
 def serve(
     config: Path | None,
@@ -105,6 +112,8 @@ def serve(
     http_port: int | None,
     admin_token_file: Path | None,
     nats: str | None,
+    nats_prefix: str | None,
+    nats_replicas: int | None,
     log_level: str | None,
 ) -> None:
     """Run a Roost node: MQTT for devices, the HTTP API for services."""
@@ -115,6 +124,8 @@ def serve(
         "http_port": http_port,
         "admin_token_file": admin_token_file,
         "nats": nats,
+        "nats_prefix": nats_prefix,
+        "nats_replicas": nats_replicas,
         "log_level": log_level,
     }
     try:
