@@ -13,18 +13,32 @@ from roost.model import ApiToken
 
 SCOPES = ("admin", "devices", "messages", "telemetry", "inquiries", "feedback")
 ADMIN_TOKEN_KEY = "admin_token_id"
+CACHE_SECONDS = 5.0  # a token revoked on another node stops working within this
+CACHE_MAX = 1024  # valid tokens remembered per node (invalid ones never are)
 
 
 class Tokens:
     def __init__(self, backplane: Backplane) -> None:
         self._bp = backplane
+        # token hash -> (token, monotonic time it was read): every API request
+        # authenticates, and a backplane read per request is most of a command's cost
+        self._cache: dict[str, tuple[ApiToken, float]] = {}
 
     async def authenticate(self, secret: str | None) -> ApiToken:
         if not secret:
             raise AuthError("missing bearer token (Authorization: Bearer <token>)")
-        token = await self._bp.token_find(hash_token(secret))
+        token_hash = hash_token(secret)
+        now = time.monotonic()
+        cached = self._cache.get(token_hash)
+        if cached is not None and now - cached[1] < CACHE_SECONDS:
+            return cached[0]
+        token = await self._bp.token_find(token_hash)
         if token is None:
+            self._cache.pop(token_hash, None)
             raise AuthError("invalid token")
+        if len(self._cache) >= CACHE_MAX:
+            self._cache.clear()
+        self._cache[token_hash] = (token, now)
         return token
 
     async def create(
@@ -52,6 +66,7 @@ class Tokens:
         return await self._bp.token_list()
 
     async def revoke(self, token_id: str) -> None:
+        self._cache = {h: c for h, c in self._cache.items() if c[0].id != token_id}
         if not await self._bp.token_delete(token_id):
             raise NotFound(f"no token {token_id!r}")
 
