@@ -46,6 +46,9 @@ async def test_metrics_count_requests(client: httpx.AsyncClient, anon: httpx.Asy
     line = 'roost_http_requests_total{method="GET",route="/v1/devices/{id}",status="200"}'
     assert line in text
     assert 'route="/v1/devices",status="201"' in text
+    await client.post("/v1/devices/m1/notifications/alerts/heat", content=b"x")
+    assert 'route="/v1/devices/{id}/notifications/{topic}",status="202"' in (
+        await anon.get("/metrics")).text
     assert "roost_http_long_polls" in text and "roost_devices_connected" in text
 
 

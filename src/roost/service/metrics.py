@@ -6,6 +6,7 @@ one scrape shows the whole node; this module adds the HTTP metrics.
 
 from __future__ import annotations
 
+import re
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -39,9 +40,12 @@ MESSAGES_SENT = Counter(
     registry=REGISTRY,
 )
 def route_label(route: BaseRoute | None) -> str:
-    """The route template (``/v1/devices/{id}``), so that labels stay few."""
+    """The route template (``/v1/devices/{id}``), so that labels stay few.
+
+    Convertors are left out: ``{topic:topic}`` shows as ``{topic}``.
+    """
     if isinstance(route, Route):
-        return route.path
+        return re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
     return "unmatched"
 
 

@@ -82,7 +82,7 @@ class NatsServer:
     def config(self) -> str:
         lines = [
             f"server_name: {self.name}",
-            "listen: 127.0.0.1:%d" % self.port,
+            f"listen: 127.0.0.1:{self.port}",
             "jetstream {",
             f"  store_dir: {str(self.store_dir)!r}",
         ]
