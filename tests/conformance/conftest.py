@@ -17,10 +17,6 @@ from conformance.rawmqtt import PINGRESP, PUBACK, RawClient
 from roost.testing.thread import NodeThread
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "node(**settings): run the test's node with these settings")
-
-
 def register(node: NodeThread, device_id: str) -> str:
     headers = {"Authorization": f"Bearer {node.token}"}
     r = httpx.post(f"{node.url}/v1/devices", json={"id": device_id}, headers=headers, timeout=30)

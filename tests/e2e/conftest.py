@@ -18,10 +18,6 @@ from e2e.paho_device import PahoDevice
 from roost.testing.thread import NodeThread
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "node(**settings): run the test's node with these settings")
-
-
 def node_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     settings: dict[str, Any] = {"sweep_interval": 0.5}
     marker = request.node.get_closest_marker("node")

@@ -58,6 +58,7 @@ from roost.model import (
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a NATS server at start
+JETSTREAM_READY_TIMEOUT = 60.0  # seconds for a starting cluster to elect its leaders
 _MODULES = (registry, presence, mailbox, groups, feedback, telemetry, inquiries)
 
 
@@ -96,6 +97,7 @@ class NatsBackplane(Backplane):
                 ) from exc
             ctx = Ctx(nc, self.names, self.options, self.signals, self.node)
             try:
+                await _wait_for_jetstream(ctx)
                 for module in _MODULES:
                     await module.setup(ctx)
                 self._subs = await signals.listen(ctx)
@@ -318,6 +320,22 @@ class NatsBackplane(Backplane):
 
     async def presence_get(self, device_id: str) -> Presence | None:
         return await presence.get(self._c(), device_id)
+
+
+async def _wait_for_jetstream(ctx: Ctx) -> None:
+    """Wait until JetStream answers (a fresh cluster elects its meta leader first)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + JETSTREAM_READY_TIMEOUT
+    while True:
+        try:
+            await ctx.api("INFO")
+            return
+        except Exception as exc:  # timeouts, "JetStream not enabled/ready" (503)
+            if loop.time() >= deadline:
+                raise Unavailable(f"JetStream is not ready after "
+                                  f"{JETSTREAM_READY_TIMEOUT:.0f} s: {exc}") from exc
+            log.info("waiting for JetStream: %s", exc)
+            await asyncio.sleep(0.25)
 
 
 async def _log_error(exc: Exception) -> None:
