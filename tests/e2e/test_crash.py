@@ -11,11 +11,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,72 +23,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from conformance.rawmqtt import PUBACK, RawClient
-from e2e.helpers import wait_for
+from e2e.serve_process import ROOST, Server
 
-ROOST = Path(sys.executable).parent / "roost"
-# ``roost serve`` runs on uvloop when it is installed, else on asyncio; the second
-# launcher hides uvloop, as on a platform without it.
-LAUNCH = {
-    "uvloop": [str(ROOST)],
-    "asyncio": [sys.executable, "-c",
-                "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'roost'; "
-                "from roost.cli.main import main; sys.exit(main())"],
-}
 OFFLINE = [f"parked-{i}" for i in range(4)]
 MAX_PER_MAILBOX = 900  # GET .../mailbox shows up to 1000 messages
 MAX_IN_FLIGHT = 500  # published and not yet acknowledged, so memory stays bounded
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """``roost serve`` as a child process on free ports."""
-
-    def __init__(self, data_dir: Path, log: Path, loop: str = "uvloop") -> None:
-        self.data_dir = data_dir
-        self.log = log
-        self.mqtt_port = free_port()
-        self.http_port = free_port()
-        self.url = f"http://127.0.0.1:{self.http_port}"
-        env = {**os.environ, "ROOST_MAILBOX_DEPTH": "100000", "ROOST_LOG_LEVEL": "warning"}
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [*LAUNCH[loop], "serve", "--data-dir", str(data_dir),
-                 "--mqtt-port", str(self.mqtt_port), "--http-port", str(self.http_port)],
-                stdout=out, stderr=subprocess.STDOUT, env=env,
-            )
-        wait_for(self._ready, 30, f"roost serve to start (log: {log})", 0.1)
-        self.token = (data_dir / "admin.token").read_text().strip()
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"roost serve exited with {self.proc.returncode}:\n"
-                                 + self.log.read_text())
-        try:
-            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10,
-                            headers={"Authorization": f"Bearer {self.token}"})
-
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 @pytest.fixture
