@@ -147,6 +147,12 @@ class FailoverClient:
         self.client.loop_stop()
 
 
+def acked(info: mqtt.MQTTMessageInfo) -> bool:
+    """Whether the PUBACK came. ``is_published()`` raises for a message published while
+    disconnected (rc "no connection"), although paho keeps it and sends it on reconnect."""
+    return bool(getattr(info, "_published", False))
+
+
 class TelemetryDevice(FailoverClient):
     """Publishes QoS 1 telemetry (``"<device> <n>"``) from a thread, ``WINDOW`` in flight;
     remembers every publish and its paho info (``is_published()``: PUBACK received)."""
@@ -170,24 +176,24 @@ class TelemetryDevice(FailoverClient):
             payload = f"{self.device} {i}".encode()
             # while disconnected paho keeps the message and sends it after reconnecting
             self.sent.append((payload, self.client.publish(topic, payload, qos=1)))
-            while (len(self.sent) > WINDOW and not self.sent[-WINDOW][1].is_published()
+            while (len(self.sent) > WINDOW and not acked(self.sent[-WINDOW][1])
                    and not self.stopping.is_set()):
                 time.sleep(0.002)
 
     def acked_count(self) -> int:
-        return sum(1 for _, info in list(self.sent) if info.is_published())
+        return sum(1 for _, info in list(self.sent) if acked(info))
 
     def finish(self, drain: float = 15.0) -> None:
         """Stop publishing; give what is in flight a while to be acknowledged; disconnect."""
         self.stopping.set()
         self._thread.join(10)
         deadline = time.monotonic() + drain
-        while time.monotonic() < deadline and not all(i.is_published() for _, i in self.sent):
+        while time.monotonic() < deadline and not all(acked(i) for _, i in self.sent):
             time.sleep(0.05)
         self.close()
 
     def acknowledged(self) -> list[bytes]:
-        return [payload for payload, info in self.sent if info.is_published()]
+        return [payload for payload, info in self.sent if acked(info)]
 
 
 class CommandDevice(FailoverClient):

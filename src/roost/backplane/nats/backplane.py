@@ -20,10 +20,14 @@ after the write is acknowledged by JetStream (see ``signals``):
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import ParamSpec, TypeVar
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
@@ -41,7 +45,7 @@ from roost.backplane.nats import (
 )
 from roost.backplane.nats.context import API_TIMEOUT, Ctx, NatsOptions
 from roost.backplane.nats.names import Names
-from roost.errors import InvalidInput, Unavailable
+from roost.errors import InvalidInput, RoostError, Unavailable
 from roost.model import (
     ApiToken,
     Device,
@@ -59,9 +63,41 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a NATS server at start
 JETSTREAM_READY_TIMEOUT = 60.0  # seconds for a starting cluster to elect its leaders
+P = ParamSpec("P")
+T = TypeVar("T")
+NatsBackplaneT = TypeVar("NatsBackplaneT", bound=Backplane)
 _MODULES = (registry, presence, mailbox, groups, feedback, telemetry, inquiries)
 
 
+def _guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn NATS failures (timeouts, no responders, a closed connection) into ``Unavailable``.
+
+    So the API answers 503 and MQTT a "server unavailable" reason while JetStream
+    cannot serve, never a 500; Roost's own errors pass through.
+    """
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except RoostError:
+            raise
+        except (nats.errors.Error, TimeoutError, ConnectionError) as exc:
+            raise Unavailable(f"the NATS backplane cannot serve: {exc!r}") from exc
+
+    return guarded
+
+
+def _guard_all(cls: type[NatsBackplaneT]) -> type[NatsBackplaneT]:
+    for name, value in list(vars(cls).items()):
+        if not name.startswith("_") and name not in ("start", "close") and (
+            inspect.iscoroutinefunction(value)
+        ):
+            setattr(cls, name, _guarded(value))
+    return cls
+
+
+@_guard_all
 class NatsBackplane(Backplane):
     """The cluster backplane; ``options.servers`` are the NATS URLs to connect to."""
 

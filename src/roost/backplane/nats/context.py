@@ -56,7 +56,7 @@ class StoredMsg:
 class Ctx:
     """Shared state of one NATS backplane instance (one per node)."""
 
-    __slots__ = ("nc", "js", "jsm", "names", "options", "signals", "node")
+    __slots__ = ("nc", "js", "jsm", "names", "options", "signals", "node", "woken")
 
     def __init__(self, nc: Client, names: Names, options: NatsOptions, signals: SignalBus,
                  node: str) -> None:
@@ -67,6 +67,10 @@ class Ctx:
         self.options = options
         self.signals = signals
         self.node = node
+        # stream subject -> highest sequence a RePublish wake-up announced for it: with
+        # replicas, Direct Get may be answered by a follower that has not applied that
+        # message yet, so a read after a wake-up retries until it sees it (messages.read_live)
+        self.woken: dict[str, int] = {}
 
     # --- raw JetStream requests -----------------------------------------------------
 

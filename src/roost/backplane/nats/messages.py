@@ -190,11 +190,36 @@ async def read_all(ctx: Ctx, stream: str, subject: str, after_seq: int = 0) -> l
     return [m async for m in ctx.scan(stream, subject, after_seq)]
 
 
+CATCH_UP_DELAYS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)  # seconds; ~0.2 s in all
+
+
 async def read_live(ctx: Ctx, stream: str, subject: str, after_seq: int, limit: int,
                     now: float) -> list[StoredMsg]:
-    """Up to ``limit`` unexpired messages after ``after_seq``."""
-    return await read_some(ctx, stream, subject, after_seq, limit,
-                           lambda m: expires_at(m) > now)
+    """Up to ``limit`` unexpired messages after ``after_seq``.
+
+    If a wake-up announced a message this read does not see yet (a follower
+    replica answered the Direct Get before applying it), read again a few times;
+    if it never shows (acknowledged or purged meanwhile), forget the wake-up.
+    """
+    for delay in (*CATCH_UP_DELAYS, None):
+        highest = after_seq
+
+        def keep(m: StoredMsg) -> bool:
+            nonlocal highest
+            highest = max(highest, m.seq)
+            return expires_at(m) > now
+
+        out = await read_some(ctx, stream, subject, after_seq, limit, keep)
+        woken = ctx.woken.get(subject, 0)
+        if len(out) >= limit or highest >= woken:
+            if woken and highest >= woken:
+                ctx.woken.pop(subject, None)
+            return out
+        if delay is None:
+            ctx.woken.pop(subject, None)
+            return out
+        await asyncio.sleep(delay)
+    return out
 
 
 async def read_some(ctx: Ctx, stream: str, subject: str, after_seq: int, limit: int,

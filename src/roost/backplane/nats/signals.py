@@ -76,6 +76,21 @@ def decode(ctx: Ctx, subject: str, data: bytes) -> Signal | None:
     return None
 
 
+WOKEN_MAX = 100_000  # subjects remembered per node; beyond, the memory starts afresh
+
+
+def note_wake(ctx: Ctx, stream_subject: str, msg: Msg) -> None:
+    """Remember the sequence a wake-up announced (read after it must see it)."""
+    try:
+        seq = int((msg.headers or {}).get("Nats-Sequence", "0"))
+    except ValueError:
+        return
+    if len(ctx.woken) >= WOKEN_MAX:
+        ctx.woken.clear()
+    if seq > ctx.woken.get(stream_subject, 0):
+        ctx.woken[stream_subject] = seq
+
+
 async def listen(ctx: Ctx) -> list[Subscription]:
     """Subscribe this node to all signals; returns the subscriptions (to unsubscribe)."""
 
@@ -85,8 +100,13 @@ async def listen(ctx: Ctx) -> list[Subscription]:
         except Exception:  # a malformed signal must not stop the others
             log.exception("dropping malformed signal on %s", msg.subject)
             return
-        if signal is not None:
-            ctx.signals.emit(signal)
+        if signal is None:
+            return
+        if msg.subject.startswith(wake_prefix):
+            note_wake(ctx, ctx.names.prefix + "." + msg.subject[len(wake_prefix):], msg)
+        ctx.signals.emit(signal)
+
+    wake_prefix = ctx.names.subject("wake", "")
 
     return [
         await ctx.nc.subscribe(ctx.names.subject("sig", ">"), cb=on_msg),
