@@ -62,6 +62,7 @@ from roost.model import (
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a NATS server at start
+FIRST_CONNECT_TIMEOUT = 15.0  # seconds for the first connection to any of the servers
 JETSTREAM_READY_TIMEOUT = 60.0  # seconds for a starting cluster to elect its leaders
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -118,7 +119,9 @@ class NatsBackplane(Backplane):
             if self._ctx is not None:
                 return
             try:
-                nc = await nats.connect(
+                # nats-py retries a first connect forever when reconnects are
+                # unlimited; a node that cannot reach NATS at start should say so
+                nc = await asyncio.wait_for(nats.connect(
                     list(self.options.servers),
                     name=f"{self.options.name}:{self.node}",
                     connect_timeout=CONNECT_TIMEOUT,
@@ -126,10 +129,11 @@ class NatsBackplane(Backplane):
                     reconnect_time_wait=0.5,
                     allow_reconnect=True,
                     error_cb=_log_error,
-                )
+                ), FIRST_CONNECT_TIMEOUT)
             except Exception as exc:  # nats-py raises several unrelated types here
                 raise Unavailable(
-                    f"cannot reach NATS at {', '.join(self.options.servers)}: {exc}"
+                    f"cannot reach NATS at {', '.join(self.options.servers)}: "
+                    f"{str(exc) or 'no server answered in time'}"
                 ) from exc
             ctx = Ctx(nc, self.names, self.options, self.signals, self.node)
             try:
@@ -374,5 +378,12 @@ async def _wait_for_jetstream(ctx: Ctx) -> None:
             await asyncio.sleep(0.25)
 
 
+_last_error = [""]
+
+
 async def _log_error(exc: Exception) -> None:
-    log.warning("NATS connection: %s", exc)
+    """Log a connection error once, not on every reconnect attempt."""
+    text = str(exc) or type(exc).__name__
+    if text != _last_error[0]:
+        _last_error[0] = text
+        log.warning("NATS connection: %s", text)
