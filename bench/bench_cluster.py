@@ -183,19 +183,9 @@ def report_rtt(r: dict[str, Any]) -> None:
 
 
 def rtt_row(r: dict[str, Any]) -> Row:
-    lat = r["lat"]
-    ms = {p: percentile(lat, p) * 1000 for p in (50, 90, 99, 99.9)}
-    cpu = r["cpu"]
     return Row(r["label"], {
-        "done/s": f"{r['rate']:,.0f}",
-        "failed": str(r["failures"]),
-        "p50 ms": f"{ms[50]:.2f}",
-        "p90 ms": f"{ms[90]:.2f}",
-        "p99 ms": f"{ms[99]:.2f}",
-        "p99.9 ms": f"{ms[99.9]:.2f}",
-        "max ms": f"{(lat[-1] if lat else 0) * 1000:.1f}",
-        "pacer lag p99 ms": f"{percentile(r['lag'], 99) * 1000:.2f}",
-        "CPU": ", ".join(f"{k} {v:.0%}" for k, v in cpu.items()),
+        **bench_command_rtt.latency_cells(r),
+        "CPU": ", ".join(f"{k} {v:.0%}" for k, v in r["cpu"].items()),
     })
 
 

@@ -53,7 +53,31 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None
     raise RuntimeError(f"nats-server did not listen on {port}: {log.read_text()[-2000:]}")
 
 
-class NatsServer:
+class _Running:
+    """Sync and async context manager: ``start()`` on enter, ``cleanup()`` on exit."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.__exit__()
+
+
+class NatsServer(_Running):
     """One nats-server with JetStream; ``url`` is ready after ``start()``.
 
     ``cluster`` names the cluster and ``routes`` its other members' route URLs;
@@ -130,22 +154,8 @@ class NatsServer:
         if self._own_dir:
             shutil.rmtree(self.store_dir, ignore_errors=True)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
-
-    async def __aenter__(self) -> Self:
-        return self.__enter__()
-
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.__exit__()
-
-
-class NatsCluster:
+class NatsCluster(_Running):
     """``size`` nats-servers in one JetStream cluster on loopback; ``urls`` for clients."""
 
     def __init__(self, size: int = 3, base_dir: Path | None = None,
@@ -175,17 +185,3 @@ class NatsCluster:
             server.stop()
         if self._own_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
-
-    async def __aenter__(self) -> Self:
-        return self.__enter__()
-
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.__exit__()

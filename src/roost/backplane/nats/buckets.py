@@ -1,13 +1,16 @@
-"""KV buckets of the registry and presence modules, with raw compare-and-set.
+"""KV buckets with raw compare-and-set, for every module that keeps records by key.
 
 A bucket is a JetStream stream ``KV_<bucket>`` keeping one message per key
 (``$KV.<bucket>.<key>``), readable by Direct Get on any node. nats-py's
-``KeyValue`` hides the revision of delete markers and has no pipelined create;
-this thin wrapper works on the stream directly, so that
+``KeyValue`` hides the revision of delete markers, has no pipelined create,
+and cannot put a per-message TTL on a write nor extra headers on a delete
+marker; this thin wrapper works on the stream directly, so that
 
 * every write can be a compare-and-set on the key's last revision
   (``Nats-Expected-Last-Subject-Sequence``; 0 means "no message"),
-* deletes either leave a purge marker (seen by watchers: the device index) or
+* every write and marker can carry a ``Nats-TTL``, so nothing piles up,
+* deletes either leave a purge marker (seen by watchers: the device index; it
+  may carry headers: ``inquiries`` keeps the revision it reflects there) or
   erase the key outright (no marker left behind, for buckets nobody watches),
 * a bulk create can publish thousands of keys pipelined.
 """
@@ -20,12 +23,15 @@ from dataclasses import dataclass
 from nats.js import api
 from nats.js.errors import APIError
 
-from roost.backplane.nats.context import Ctx, StoredMsg
+from roost.backplane.nats.context import (
+    WRONG_LAST,
+    Ctx,
+    StoredMsg,
+    ensure_stream,
+    write_headers,
+)
 
 KV_OP = "KV-Operation"
-EXPECT_LAST = "Nats-Expected-Last-Subject-Sequence"
-WRONG_LAST = frozenset({10071, 10164})  # JetStream: wrong last subject sequence
-IN_USE = 10058  # stream name already in use with a different configuration
 DUPLICATE_WINDOW = 120.0
 
 
@@ -55,6 +61,9 @@ class Bucket:
     def subject(self, key: str) -> str:
         return self.prefix + key
 
+    def key_of(self, msg: StoredMsg) -> str:
+        return msg.subject[len(self.prefix):]
+
     async def ensure(self) -> None:
         """Create the bucket's stream, or bring an existing one to this config."""
         config = api.StreamConfig(
@@ -72,18 +81,17 @@ class Bucket:
             num_replicas=self.ctx.options.replicas,
             storage=api.StorageType.FILE,
         )
-        try:
-            await self.ctx.jsm.add_stream(config)
-        except APIError as exc:
-            if exc.err_code != IN_USE:
-                raise
-            await self.ctx.jsm.update_stream(config)
+        await ensure_stream(self.ctx, config)
 
     # --- reads --------------------------------------------------------------------------
 
+    async def last(self, key: str) -> StoredMsg | None:
+        """The key's last message, a removal marker included (see :func:`is_marker`)."""
+        return await self.ctx.last_msg(self.stream, self.subject(key))
+
     async def entry(self, key: str) -> Entry | None:
         """The key's last message (a marker included); None if the key has none."""
-        msg = await self.ctx.last_msg(self.stream, self.subject(key))
+        msg = await self.last(key)
         return None if msg is None else _entry(msg)
 
     async def get(self, key: str) -> bytes | None:
@@ -91,34 +99,35 @@ class Bucket:
         found = await self.entry(key)
         return None if found is None else found.value
 
+    async def last_msgs(self, keys: str = ">") -> AsyncIterator[StoredMsg]:
+        """The last message of every key matching ``keys``, markers included, in write order."""
+        async for msg in self.ctx.scan(self.stream, self.subject(keys)):
+            yield msg
+
     async def scan(self, keys: str = ">") -> AsyncIterator[tuple[str, int, bytes]]:
         """``(key, revision, value)`` of every live key matching ``keys`` (a subject filter)."""
-        async for msg in self.ctx.scan(self.stream, self.subject(keys)):
+        async for msg in self.last_msgs(keys):
             entry = _entry(msg)
             if entry.value is not None:
-                yield msg.subject[len(self.prefix):], entry.revision, entry.value
+                yield self.key_of(msg), entry.revision, entry.value
 
     # --- writes -------------------------------------------------------------------------
 
+    async def write(self, key: str, value: bytes, *, last: int | None = None,
+                    ttl: float | None = None, msg_id: str | None = None) -> int:
+        """Store ``value``; with ``last`` only if that is the key's revision (else ``Conflict``).
+
+        ``ttl`` lets the value vanish later; ``msg_id`` deduplicates a retried
+        publish (JetStream answers with the first ack).
+        """
+        return await self._publish(key, value, write_headers(last, ttl, msg_id))
+
     async def put(self, key: str, value: bytes) -> int:
-        ack = await self.ctx.js.publish(self.subject(key), value)
-        return ack.seq
+        return await self.write(key, value)
 
     async def cas(self, key: str, value: bytes, last: int, msg_id: str | None = None) -> int:
-        """Write if the key's last revision is ``last`` (0: none); raise ``Conflict``.
-
-        ``msg_id`` deduplicates a retried publish (JetStream answers with the first ack).
-        """
-        headers = {EXPECT_LAST: str(last)}
-        if msg_id is not None:
-            headers["Nats-Msg-Id"] = msg_id
-        try:
-            ack = await self.ctx.js.publish(self.subject(key), value, headers=headers)
-        except APIError as exc:
-            if exc.err_code in WRONG_LAST:
-                raise Conflict(key) from exc
-            raise
-        return ack.seq
+        """Write if the key's last revision is ``last`` (0: none); raise ``Conflict``."""
+        return await self.write(key, value, last=last, msg_id=msg_id)
 
     async def create(self, key: str, value: bytes, msg_id: str | None = None) -> int | None:
         """Write only if the key holds no value; its revision, or None if it has one."""
@@ -132,19 +141,21 @@ class Bucket:
                     return None
                 last = 0 if found is None else found.revision
 
-    async def remove(self, key: str, last: int | None = None, ttl: float | None = None) -> int:
+    async def remove(self, key: str, last: int | None = None, ttl: float | None = None,
+                     extra: dict[str, str] | None = None) -> int:
         """Leave a purge marker (watchers see it) that rolls up the key's history.
 
         ``last`` makes it a compare-and-set (``Conflict``); ``ttl`` lets the
-        marker itself vanish later, so removed keys do not pile up.
+        marker itself vanish later, so removed keys do not pile up; ``extra``
+        headers ride on the marker.
         """
-        headers = {KV_OP: "PURGE", "Nats-Rollup": "sub"}
-        if last is not None:
-            headers[EXPECT_LAST] = str(last)
-        if ttl is not None:
-            headers["Nats-TTL"] = f"{int(ttl)}s"
+        headers = write_headers(last, ttl)
+        headers.update({KV_OP: "PURGE", "Nats-Rollup": "sub", **(extra or {})})
+        return await self._publish(key, b"", headers)
+
+    async def _publish(self, key: str, value: bytes, headers: dict[str, str]) -> int:
         try:
-            ack = await self.ctx.js.publish(self.subject(key), b"", headers=headers)
+            ack = await self.ctx.js.publish(self.subject(key), value, headers=headers or None)
         except APIError as exc:
             if exc.err_code in WRONG_LAST:
                 raise Conflict(key) from exc

@@ -3,6 +3,11 @@
 It holds the connection, the JetStream contexts, the names and the options, and
 the few raw JetStream requests nats-py does not wrap (batched Direct Get, message
 delete that tells "gone already" apart from failure).
+
+Also what both kinds of storage share (KV buckets in ``buckets``, message
+streams in ``messages``): create-or-update of a stream and the write headers
+JetStream acts on (expected last sequence, per-message TTL). They live here,
+below both, so a bucket does not depend on how mailbox messages are encoded.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import api
 from nats.js.client import JetStreamContext
+from nats.js.errors import APIError
 from nats.js.manager import JetStreamManager
 
 from roost.backplane.base import SignalBus
@@ -23,6 +30,10 @@ from roost.errors import Unavailable
 
 API_TIMEOUT = 5.0  # seconds for one JetStream API request
 DIRECT_BATCH = 256  # messages per batched Direct Get request
+
+EXPECT_LAST = "Nats-Expected-Last-Subject-Sequence"  # 0 means "the subject has no message"
+WRONG_LAST = frozenset({10071, 10164})  # JetStream err_code: wrong last subject sequence
+STREAM_IN_USE = 10058  # JetStream err_code: stream exists with another configuration
 
 
 @dataclass(slots=True)
@@ -153,6 +164,44 @@ class Ctx:
                     return out
         finally:
             await sub.unsubscribe()
+
+
+# --- streams and write headers ------------------------------------------------------
+
+
+async def ensure_stream(ctx: Ctx, config: api.StreamConfig) -> None:
+    """Create the stream, or bring its configuration up to date; safe when nodes race.
+
+    Every Roost stream is file-backed, replicated as configured and readable by
+    Direct Get on any node, so those three are set here.
+    """
+    config.storage = api.StorageType.FILE
+    config.num_replicas = ctx.options.replicas
+    config.allow_direct = True
+    try:
+        await ctx.jsm.add_stream(config)
+    except APIError as exc:
+        if exc.err_code != STREAM_IN_USE:
+            raise
+        await ctx.jsm.update_stream(config)
+
+
+def write_headers(last: int | None = None, ttl: float | None = None,
+                  msg_id: str | None = None) -> dict[str, str]:
+    """Headers of a write: compare-and-set on ``last``, a ``Nats-TTL``, a dedup id."""
+    headers: dict[str, str] = {}
+    if last is not None:
+        headers[EXPECT_LAST] = str(last)
+    if ttl is not None:
+        headers["Nats-TTL"] = ttl_header(ttl)
+    if msg_id is not None:
+        headers["Nats-Msg-Id"] = msg_id
+    return headers
+
+
+def ttl_header(seconds: float) -> str:
+    """A ``Nats-TTL`` value: whole seconds, at least one."""
+    return f"{max(1, int(seconds + 0.999))}s"
 
 
 class ApiError(Unavailable):

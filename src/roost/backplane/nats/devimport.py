@@ -22,8 +22,8 @@ from nats.aio.msg import Msg
 from nats.js.api import PubAck
 
 from roost.backplane.nats import groups
-from roost.backplane.nats.buckets import EXPECT_LAST, WRONG_LAST, Bucket
-from roost.backplane.nats.context import ApiError, Ctx
+from roost.backplane.nats.buckets import Bucket
+from roost.backplane.nats.context import WRONG_LAST, ApiError, Ctx, write_headers
 from roost.errors import Unavailable
 
 WINDOW = 10_000  # publishes in flight together
@@ -40,7 +40,7 @@ async def create_all(bucket: Bucket, items: Sequence[tuple[str, bytes]]) -> list
     """Create each ``(key, value)``; per item its revision, or None if the key is taken."""
     out: list[int | None] = [None] * len(items)
     refused: list[int] = []
-    writes = [(bucket.subject(key), value, {EXPECT_LAST: "0", "Nats-Msg-Id": msg_id(key, value)})
+    writes = [(bucket.subject(key), value, write_headers(last=0, msg_id=msg_id(key, value)))
               for key, value in items]
     for i, ack in enumerate(await publish_many(bucket.ctx, writes)):
         if isinstance(ack, PubAck):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from nats.js.api import StreamConfig
 
 from roost.backplane.nats import feedback, messages
-from roost.backplane.nats.context import Ctx, StoredMsg
+from roost.backplane.nats.context import Ctx, StoredMsg, ensure_stream
 from roost.model import MailboxMessage, Outcome, OutcomeKind
 
 STEP = 5  # seconds per timer bucket
@@ -67,7 +67,7 @@ def bucket_of(expires_at: float) -> int:
 
 async def setup(ctx: Ctx) -> None:
     """Create or upgrade the timers stream; idempotent (``mailbox.setup`` calls it)."""
-    await messages.ensure_stream(ctx, StreamConfig(
+    await ensure_stream(ctx, StreamConfig(
         name=ctx.names.stream("timers"),
         subjects=[ctx.names.subject("tmr", "*")],
         max_age=ctx.options.ttl_max + 3600.0,

@@ -14,7 +14,7 @@ from nats.js.api import StreamConfig
 
 from roost.backplane.nats import messages, signals
 from roost.backplane.nats.codec import loads, outcome_from_json, outcome_to_json
-from roost.backplane.nats.context import ApiError, Ctx
+from roost.backplane.nats.context import ApiError, Ctx, ensure_stream
 from roost.errors import Unavailable
 from roost.model import Outcome
 
@@ -31,7 +31,7 @@ def _subject(ctx: Ctx) -> str:
 
 async def setup(ctx: Ctx) -> None:
     """Create or upgrade the outcomes stream; idempotent."""
-    await messages.ensure_stream(ctx, StreamConfig(
+    await ensure_stream(ctx, StreamConfig(
         name=_stream(ctx),
         subjects=[_subject(ctx)],
         max_age=ctx.options.feedback_retention,

@@ -17,12 +17,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from nats.js.api import DiscardPolicy, RePublish, StreamConfig
-
 from roost.backplane.nats import expiry, messages
-from roost.backplane.nats.buckets import EXPECT_LAST, WRONG_LAST, Bucket, Conflict
+from roost.backplane.nats.buckets import Bucket, Conflict
 from roost.backplane.nats.codec import dumps
-from roost.backplane.nats.context import Ctx
+from roost.backplane.nats.context import WRONG_LAST, Ctx, ensure_stream, write_headers
 from roost.backplane.nats.names import token
 from roost.errors import Unavailable
 from roost.model import BROADCAST, MailboxMessage
@@ -41,17 +39,8 @@ def _key(device_id: str, group: str) -> str:
 
 async def setup(ctx: Ctx) -> None:
     """Create or upgrade the groups stream and the cursors bucket; idempotent."""
-    prefix = ctx.names.prefix
-    await messages.ensure_stream(ctx, StreamConfig(
-        name=messages.group_stream(ctx),
-        subjects=[ctx.names.subject("grp", "*")],
-        allow_msg_ttl=True,
-        max_age=ctx.options.ttl_max + 3600.0,
-        discard=DiscardPolicy.OLD,
-        duplicate_window=120.0,
-        republish=RePublish(src=f"{prefix}.grp.>", dest=f"{prefix}.wake.grp.>",
-                            headers_only=True),
-    ))
+    await ensure_stream(ctx, messages.log_stream_config(
+        ctx, messages.group_stream(ctx), ctx.names.subject("grp", "*"), "grp"))
     await _bucket(ctx).ensure()
 
 
@@ -141,7 +130,7 @@ async def init_cursors_many(ctx: Ctx, items: Sequence[tuple[str, Sequence[str]]]
         return
     head = await _head(ctx)
     value = dumps({CURSOR: head, MARK: 0})
-    create = {EXPECT_LAST: "0"}  # an existing entry is kept
+    create = write_headers(last=0)  # an existing entry is kept
     bucket = _bucket(ctx)
     writes = [(bucket.subject(_key(device_id, group)), value, create)
               for device_id, groups in items

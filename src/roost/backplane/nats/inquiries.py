@@ -1,6 +1,6 @@
 """Inquiry records, the index of live inquiries that ``take`` and ``expire`` walk, and refs.
 
-Three KV buckets (see :mod:`kvstore`):
+Three KV buckets (see :mod:`buckets`):
 
 * ``inquiries`` — key ``token(iid)``, the record (JSON). Every change is a
   compare-and-set on its revision, so of several nodes taking at once one wins.
@@ -36,9 +36,9 @@ from typing import Any
 
 from roost.backplane.base import Signal, SignalKind
 from roost.backplane.nats import signals
+from roost.backplane.nats.buckets import Bucket, Conflict, is_marker
 from roost.backplane.nats.codec import b64, unb64
 from roost.backplane.nats.context import Ctx, StoredMsg
-from roost.backplane.nats.kvstore import Conflict, KvStore, is_marker
 from roost.backplane.nats.names import token, untoken
 from roost.errors import AlreadyExists
 from roost.model import Inquiry, InquiryState
@@ -51,16 +51,16 @@ _OPEN = (InquiryState.PENDING, InquiryState.TAKEN)
 _SIGNAL = Signal(SignalKind.INQUIRY, "")
 
 
-def _records(ctx: Ctx) -> KvStore:
-    return KvStore(ctx, "inquiries")
+def _records(ctx: Ctx) -> Bucket:
+    return Bucket(ctx, "inquiries")
 
 
-def _live(ctx: Ctx) -> KvStore:
-    return KvStore(ctx, "inquiry_live")
+def _live(ctx: Ctx) -> Bucket:
+    return Bucket(ctx, "inquiry_live")
 
 
-def _refs(ctx: Ctx) -> KvStore:
-    return KvStore(ctx, "inquiry_refs")
+def _refs(ctx: Ctx) -> Bucket:
+    return Bucket(ctx, "inquiry_refs")
 
 
 async def setup(ctx: Ctx) -> None:
@@ -98,7 +98,7 @@ def _ttl(i: Inquiry) -> float:
 async def _record(ctx: Ctx, inquiry_id: str) -> tuple[int, Inquiry] | None:
     """The record and its revision; None if there is none."""
     msg = await _records(ctx).last(token(inquiry_id))
-    if msg is None or is_marker(msg):
+    if msg is None or is_marker(msg.headers):
         return None
     return msg.seq, _decode(msg.data)
 
@@ -113,7 +113,7 @@ async def _save(ctx: Ctx, i: Inquiry, last: int) -> int:
 
 def _rev_of(msg: StoredMsg) -> int:
     """The record revision an index entry (or its removal marker) reflects."""
-    if is_marker(msg):
+    if is_marker(msg.headers):
         return int(msg.headers.get(H_REV, "0"))
     return int(json.loads(msg.data)["r"])
 
@@ -131,7 +131,7 @@ async def _reflect(ctx: Ctx, i: Inquiry, revision: int) -> None:
                 hint = {"c": i.created_at, "e": i.expires_at, "s": i.state.value,
                         "l": i.lease_until, "r": revision}
                 await live.write(key, json.dumps(hint).encode(), last=last, ttl=_ttl(i))
-            elif msg is not None and not is_marker(msg):
+            elif msg is not None and not is_marker(msg.headers):
                 await live.remove(key, last=last, ttl=MARKER_TTL, extra={H_REV: str(revision)})
             return
         except Conflict:
@@ -142,7 +142,7 @@ async def _live_entries(ctx: Ctx) -> list[tuple[str, int, dict[str, Any]]]:
     """``(inquiry id, entry revision, hint)`` of every inquiry in the index."""
     live = _live(ctx)
     return [(untoken(live.key_of(msg)), msg.seq, json.loads(msg.data))
-            async for msg in live.scan() if not is_marker(msg)]
+            async for msg in live.last_msgs() if not is_marker(msg.headers)]
 
 
 async def _drop_entry(ctx: Ctx, inquiry_id: str, entry_revision: int) -> None:
@@ -176,7 +176,7 @@ async def put(ctx: Ctx, inquiry: Inquiry) -> None:
             break
         except Conflict:
             msg = await records.last(key)
-            if msg is not None and not is_marker(msg):
+            if msg is not None and not is_marker(msg.headers):
                 raise AlreadyExists(f"inquiry {pending.id!r} already exists") from None
             last = 0 if msg is None else msg.seq
     await _reflect(ctx, pending, revision)
@@ -201,7 +201,8 @@ async def _point_ref(ctx: Ctx, i: Inquiry) -> None:
     value = json.dumps({"id": i.id, "c": i.created_at}).encode()
     while True:
         msg = await refs.last(key)
-        if msg is not None and not is_marker(msg) and json.loads(msg.data)["c"] > i.created_at:
+        if (msg is not None and not is_marker(msg.headers)
+                and json.loads(msg.data)["c"] > i.created_at):
             return
         try:
             await refs.write(key, value, last=0 if msg is None else msg.seq, ttl=_ttl(i))
@@ -217,7 +218,7 @@ async def get(ctx: Ctx, inquiry_id: str) -> Inquiry | None:
 
 async def find(ctx: Ctx, device_id: str, name: str, rid: str) -> Inquiry | None:
     msg = await _refs(ctx).last(_ref_key(device_id, name, rid))
-    if msg is None or is_marker(msg):
+    if msg is None or is_marker(msg.headers):
         return None
     return await get(ctx, json.loads(msg.data)["id"])
 

@@ -29,12 +29,17 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
-from nats.js.api import DiscardPolicy, RePublish, StreamConfig
-
 from roost.backplane.nats import expiry, feedback, messages
-from roost.backplane.nats.buckets import WRONG_LAST, Bucket, Conflict
+from roost.backplane.nats.buckets import Bucket, Conflict
 from roost.backplane.nats.codec import dumps
-from roost.backplane.nats.context import ApiError, Ctx, StoredMsg
+from roost.backplane.nats.context import (
+    EXPECT_LAST,
+    WRONG_LAST,
+    ApiError,
+    Ctx,
+    StoredMsg,
+    ensure_stream,
+)
 from roost.backplane.nats.names import token
 from roost.errors import MailboxFull, Unavailable, UnknownDevice
 from roost.model import MailboxMessage, Outcome, OutcomeKind
@@ -45,18 +50,9 @@ RECENT = 20_000  # messages whose outcome fields this node keeps for acks
 
 async def setup(ctx: Ctx) -> None:
     """Create or upgrade the shard streams, the attempts bucket and the timers stream."""
-    prefix = ctx.names.prefix
     for shard in range(ctx.options.mailbox_shards):
-        await messages.ensure_stream(ctx, StreamConfig(
-            name=ctx.names.stream("mbx", shard),
-            subjects=[ctx.names.subject("mbx", shard, "*")],
-            allow_msg_ttl=True,
-            max_age=ctx.options.ttl_max + 3600.0,
-            discard=DiscardPolicy.OLD,
-            duplicate_window=120.0,
-            republish=RePublish(src=f"{prefix}.mbx.>", dest=f"{prefix}.wake.mbx.>",
-                                headers_only=True),
-        ))
+        await ensure_stream(ctx, messages.log_stream_config(
+            ctx, ctx.names.stream("mbx", shard), ctx.names.subject("mbx", shard, "*"), "mbx"))
     await Bucket(ctx, "attempts").ensure()
     await expiry.setup(ctx)  # the backplane does not list expiry among its modules
 
@@ -169,7 +165,7 @@ def _check_room(device_id: str, held: list[StoredMsg], max_depth: int) -> None:
 async def _store_after(ctx: Ctx, subject: str, payload: bytes, headers: dict[str, str],
                        held: list[StoredMsg]) -> int | None:
     """Store only if the subject's last message is still the last of ``held``; None if not."""
-    expect = {**headers, "Nats-Expected-Last-Subject-Sequence": str(held[-1].seq if held else 0)}
+    expect = {**headers, EXPECT_LAST: str(held[-1].seq if held else 0)}
     try:
         return await messages.store(ctx, subject, payload, expect)
     except ApiError as exc:

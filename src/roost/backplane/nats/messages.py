@@ -8,8 +8,9 @@ The device or group is not stored: it is the last token of the subject.
 
 Also the raw write and stream helpers these modules share: a publish that
 returns the stream sequence and raises :class:`ApiError` (so callers can tell
-"wrong last sequence" apart), pipelined publishes for bulk writes, reads that
-stop early, and create-or-update of streams. (KV buckets: ``buckets.Bucket``.)
+"wrong last sequence" apart), pipelined publishes for bulk writes and reads that
+stop early. (KV buckets: ``buckets.Bucket``; create-or-update of streams:
+``context.ensure_stream``.)
 """
 
 from __future__ import annotations
@@ -26,15 +27,13 @@ from urllib.parse import quote, unquote
 
 import nats.errors
 from nats.aio.msg import Msg
-from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.api import DiscardPolicy, RePublish, StreamConfig
 
 from roost.backplane.nats.context import API_TIMEOUT, ApiError, Ctx, StoredMsg
 from roost.backplane.nats.names import shard_of, token, untoken
 from roost.errors import Unavailable
 from roost.model import MailboxMessage, MessageKind, Outcome, OutcomeKind
 
-STREAM_IN_USE = 10058  # JetStream err_code: stream exists with another configuration
 TTL_GRACE = 600  # seconds a message outlives its expiry (the sweep records EXPIRED first)
 PARALLEL = 64  # concurrent requests one call keeps in flight
 PIPELINE = 4096  # publishes one bulk write keeps in flight
@@ -84,6 +83,22 @@ def group_stream(ctx: Ctx) -> str:
 
 def group_subject(ctx: Ctx, group: str) -> str:
     return ctx.names.subject("grp", token(group))
+
+
+def log_stream_config(ctx: Ctx, name: str, subjects: str, kind: str) -> StreamConfig:
+    """A mailbox shard or the group log: per-message TTLs, kept an hour past the longest,
+    every store re-published headers only to ``<prefix>.wake.<kind>.…`` to wake links."""
+    prefix = ctx.names.prefix
+    return StreamConfig(
+        name=name,
+        subjects=[subjects],
+        allow_msg_ttl=True,
+        max_age=ctx.options.ttl_max + 3600.0,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=120.0,
+        republish=RePublish(src=f"{prefix}.{kind}.>", dest=f"{prefix}.wake.{kind}.>",
+                            headers_only=True),
+    )
 
 
 def last_token(subject: str) -> str:
@@ -392,18 +407,3 @@ async def bounded(calls: Iterable[Awaitable[T]], parallel: int = PARALLEL) -> li
         raise
     return cast(list[T], results)
 
-
-# --- streams and buckets ------------------------------------------------------------------
-
-
-async def ensure_stream(ctx: Ctx, config: StreamConfig) -> None:
-    """Create the stream, or bring its configuration up to date; safe when nodes race."""
-    config.storage = StorageType.FILE
-    config.num_replicas = ctx.options.replicas
-    config.allow_direct = True
-    try:
-        await ctx.jsm.add_stream(config)
-    except BadRequestError as exc:
-        if exc.err_code != STREAM_IN_USE:
-            raise
-        await ctx.jsm.update_stream(config)

@@ -35,8 +35,7 @@ from nats.js import api
 
 from roost.backplane.base import Signal, SignalKind
 from roost.backplane.nats import signals, tlmgroups, tlmrecords
-from roost.backplane.nats.context import API_TIMEOUT, Ctx, StoredMsg
-from roost.backplane.nats.kvstore import ensure_stream
+from roost.backplane.nats.context import API_TIMEOUT, Ctx, StoredMsg, ensure_stream
 from roost.backplane.nats.names import shard_of, token
 from roost.errors import Unavailable
 from roost.model import TelemetryBatch, TelemetryRecord

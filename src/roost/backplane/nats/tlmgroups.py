@@ -43,8 +43,8 @@ from nats.js import api
 from nats.js.errors import APIError
 
 from roost.backplane.nats import tlmrecords
+from roost.backplane.nats.buckets import Bucket, Conflict, is_marker
 from roost.backplane.nats.context import API_TIMEOUT, Ctx
-from roost.backplane.nats.kvstore import Conflict, KvStore, is_marker
 from roost.backplane.nats.names import token
 from roost.errors import Unavailable
 from roost.model import TelemetryBatch, TelemetryRecord
@@ -79,8 +79,8 @@ def js_ack_wait(ctx: Ctx) -> float:
     return max(SAFETY_MIN, 10 * ctx.options.telemetry_ack_timeout)
 
 
-def _leases(ctx: Ctx) -> KvStore:
-    return KvStore(ctx, "tlm_leases")
+def _leases(ctx: Ctx) -> Bucket:
+    return Bucket(ctx, "tlm_leases")
 
 
 def consumer_name(group: str) -> str:
@@ -141,8 +141,8 @@ async def _take_over(ctx: Ctx, gkey: str, budget: int, now: float) -> list[Held]
     """Claim the group's leases that ran out (up to ``budget`` records) and read them."""
     store = _leases(ctx)
     expired = []
-    async for msg in store.scan(f"{gkey}.*"):
-        if not is_marker(msg):
+    async for msg in store.last_msgs(f"{gkey}.*"):
+        if not is_marker(msg.headers):
             deadline, items = _decode(msg.data)
             if deadline <= now:
                 expired.append((deadline, msg.seq, store.key_of(msg), items))
@@ -304,7 +304,7 @@ async def ack(ctx: Ctx, group: str, ack_token: str) -> int:
     store = _leases(ctx)
     key = f"{token(group)}.{ack_token}"
     msg = await store.last(key)
-    if msg is None or is_marker(msg):
+    if msg is None or is_marker(msg.headers):
         return 0
     _, items = _decode(msg.data)
     await _ack_all(ctx, [h.reply for h in items])
