@@ -40,6 +40,19 @@ def free_port() -> int:
         return port
 
 
+def _die_with_parent() -> None:
+    """In the child: on Linux, get SIGTERM when the process that started it dies, so a
+    killed test run leaves no nats-server behind (elsewhere: nothing). Linux ties this
+    to the starting *thread*: start servers from a thread that outlives them."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -132,6 +145,7 @@ class NatsServer(_Running):
             self.proc = subprocess.Popen(
                 [nats_server_binary(), "-c", str(conf)],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         _wait_listening(self.port, self.proc, log)
 
