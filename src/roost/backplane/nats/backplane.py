@@ -111,6 +111,7 @@ class NatsBackplane(Backplane):
         self._ctx: Ctx | None = None
         self._subs: list[Subscription] = []
         self._starting = asyncio.Lock()
+        self._last_error = ""
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -128,7 +129,7 @@ class NatsBackplane(Backplane):
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     allow_reconnect=True,
-                    error_cb=_log_error,
+                    error_cb=self._log_error,
                 ), FIRST_CONNECT_TIMEOUT)
             except Exception as exc:  # nats-py raises several unrelated types here
                 raise Unavailable(
@@ -172,6 +173,13 @@ class NatsBackplane(Backplane):
             await ctx.api("INFO")
         except Exception as exc:
             raise Unavailable(f"JetStream cannot serve: {exc}") from exc
+
+    async def _log_error(self, exc: Exception) -> None:
+        """Log a connection error once, not on every reconnect attempt."""
+        text = str(exc) or type(exc).__name__
+        if text != self._last_error:
+            self._last_error = text
+            log.warning("NATS connection: %s", text)
 
     def _c(self) -> Ctx:
         if self._ctx is None:
@@ -378,12 +386,4 @@ async def _wait_for_jetstream(ctx: Ctx) -> None:
             await asyncio.sleep(0.25)
 
 
-_last_error = [""]
 
-
-async def _log_error(exc: Exception) -> None:
-    """Log a connection error once, not on every reconnect attempt."""
-    text = str(exc) or type(exc).__name__
-    if text != _last_error[0]:
-        _last_error[0] = text
-        log.warning("NATS connection: %s", text)
