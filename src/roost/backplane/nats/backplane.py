@@ -20,6 +20,7 @@ after the write is acknowledged by JetStream (see ``signals``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -152,18 +153,21 @@ class NatsBackplane(Backplane):
         ctx, self._ctx = self._ctx, None
         if ctx is None:
             return
+        # Closing never fails: with NATS gone, what could not be flushed is logged
         for module in _MODULES:
-            await module.stop(ctx)
-        for sub in self._subs:
             try:
+                await module.stop(ctx)
+            except Exception as exc:
+                log.warning("closing %s: %s", module.__name__, exc)
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-            except Exception:  # closing anyway
-                pass
         self._subs = []
         try:
             await ctx.nc.drain()
         except Exception:
-            await ctx.nc.close()
+            with contextlib.suppress(Exception):
+                await ctx.nc.close()
 
     async def check(self) -> None:
         ctx = self._c()
