@@ -16,7 +16,6 @@ device firmware would.
 
 from __future__ import annotations
 
-import base64
 import collections
 import itertools
 import json
@@ -32,7 +31,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from e2e.helpers import wait_for
+from e2e.helpers import read_all_telemetry, wait_for
 from e2e.paho_device import PahoDevice
 from e2e.serve_process import ROOST, Server
 from roost.testing.nats import NatsCluster, NatsServer
@@ -269,25 +268,11 @@ class Commander(threading.Thread):
 # --- checks --------------------------------------------------------------------------------
 
 
-def read_all_telemetry(api: httpx.Client, group: str) -> list[bytes]:
-    """Every retained record, through a new consumer group (it starts at the oldest)."""
-    out: list[bytes] = []
-    while True:
-        r = api.get("/v1/telemetry", params={"group": group, "max": 1000, "wait": 2})
-        assert r.status_code == 200, r.text
-        batch: dict[str, Any] = r.json()
-        if not batch["records"]:
-            return out
-        out += [base64.b64decode(x["payload"]) for x in batch["records"]]
-        r = api.post("/v1/telemetry/ack", json={"group": group, "ack": batch["ack"]})
-        assert r.status_code == 200, r.text
-
-
 def check_telemetry(api: httpx.Client, publishers: Sequence[TelemetryDevice], group: str,
                     record: Record) -> list[bytes]:
     """Print and record the figures; return the acknowledged records that are missing."""
     acked = [p for d in publishers for p in d.acknowledged()]
-    stored = collections.Counter(read_all_telemetry(api, group))
+    stored = collections.Counter(read_all_telemetry(api, group, wait=2))
     lost = [p for p in acked if p not in stored]
     duplicates = sum(n - 1 for n in stored.values() if n > 1)
     sent = sum(len(d.sent) for d in publishers)

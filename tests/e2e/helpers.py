@@ -88,3 +88,17 @@ def publish_props(**values: Any) -> Properties:
 def user_properties(msg: Any) -> dict[str, str]:
     props = getattr(msg, "properties", None)
     return dict(getattr(props, "UserProperty", []) or [])
+
+
+def read_all_telemetry(api: httpx.Client, group: str, wait: float = 0) -> list[bytes]:
+    """Every record consumer group ``group`` is given, acking each batch, until one is empty."""
+    out: list[bytes] = []
+    while True:
+        r = api.get("/v1/telemetry", params={"group": group, "max": 1000, "wait": wait})
+        assert r.status_code == 200, r.text
+        batch: dict[str, Any] = r.json()
+        if not batch["records"]:
+            return out
+        out += [base64.b64decode(x["payload"]) for x in batch["records"]]
+        r = api.post("/v1/telemetry/ack", json={"group": group, "ack": batch["ack"]})
+        assert r.status_code == 200, r.text

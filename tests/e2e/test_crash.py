@@ -23,6 +23,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from conformance.rawmqtt import PUBACK, RawClient
+from e2e.helpers import read_all_telemetry
 from e2e.serve_process import ROOST, Server
 
 OFFLINE = [f"parked-{i}" for i in range(4)]
@@ -113,19 +114,6 @@ class Commander(threading.Thread):
             if r.status_code == 202:
                 self.accepted[device].append(r.json()["id"])
             i += 1
-
-
-def read_all_telemetry(api: httpx.Client, group: str) -> list[bytes]:
-    out: list[bytes] = []
-    while True:
-        r = api.get("/v1/telemetry", params={"group": group, "max": 1000})
-        assert r.status_code == 200, r.text
-        batch: dict[str, Any] = r.json()
-        if not batch["records"]:
-            return out
-        out += [base64.b64decode(x["payload"]) for x in batch["records"]]
-        r = api.post("/v1/telemetry/ack", json={"group": group, "ack": batch["ack"]})
-        assert r.status_code == 200, r.text
 
 
 def test_roost_serve_accepts_an_mqtt_device(tmp_path: Path, servers: list[Server]) -> None:

@@ -29,6 +29,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import DiscardPolicy, RePublish, StreamConfig
 
+from roost.backplane.nats import signals
 from roost.backplane.nats.context import API_TIMEOUT, ApiError, Ctx, StoredMsg
 from roost.backplane.nats.names import shard_of, token, untoken
 from roost.errors import Unavailable
@@ -88,7 +89,6 @@ def group_subject(ctx: Ctx, group: str) -> str:
 def log_stream_config(ctx: Ctx, name: str, subjects: str, kind: str) -> StreamConfig:
     """A mailbox shard or the group log: per-message TTLs, kept an hour past the longest,
     every store re-published headers only to ``<prefix>.wake.<kind>.…`` to wake links."""
-    prefix = ctx.names.prefix
     return StreamConfig(
         name=name,
         subjects=[subjects],
@@ -96,8 +96,8 @@ def log_stream_config(ctx: Ctx, name: str, subjects: str, kind: str) -> StreamCo
         max_age=ctx.options.ttl_max + 3600.0,
         discard=DiscardPolicy.OLD,
         duplicate_window=120.0,
-        republish=RePublish(src=f"{prefix}.{kind}.>", dest=f"{prefix}.wake.{kind}.>",
-                            headers_only=True),
+        republish=RePublish(src=ctx.names.subject(kind, ">"),
+                            dest=signals.wake_subject(ctx, f"{kind}.>"), headers_only=True),
     )
 
 
