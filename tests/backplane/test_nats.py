@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +17,6 @@ from roost.errors import Unavailable
 from roost.testing.nats import NatsServer
 
 from .contract import BackplaneContract
-from .helpers import device, message
 
 _prefixes = itertools.count(1)
 
@@ -44,25 +42,6 @@ async def backplane(nats_server: NatsServer) -> AsyncIterator[NatsBackplane]:
 
 class TestNatsContract(BackplaneContract):
     pass
-
-
-async def test_nats_failures_surface_as_unavailable(tmp_path: Path) -> None:
-    """With its NATS server gone, every call fails with ``Unavailable`` (HTTP 503, MQTT
-    0x88), never a bare nats-py error that the API would answer with a 500."""
-    with NatsServer(tmp_path / "nats") as server:
-        bp = NatsBackplane(NatsOptions(servers=(server.url,), prefix="gone"), node="test")
-        await bp.start()
-        try:
-            await bp.device_create(device("d1"))
-            server.kill()
-            with pytest.raises(Unavailable):
-                await bp.device_get("d1")
-            with pytest.raises(Unavailable):
-                await bp.mailbox_put(message("d1"), 10)
-            with pytest.raises(Unavailable):
-                await bp.check()
-        finally:
-            await bp.close()
 
 
 async def test_start_without_a_reachable_server_is_unavailable() -> None:
