@@ -151,6 +151,7 @@ class Outcome:
     status: int | None = None
     payload: bytes | None = None
     reason: str | None = None  # e.g. "mailbox_full", "unknown_device"
+    content_type: str | None = None  # a response's, when the device gave one (MQTT 5)
     seq: int = 0
 
 

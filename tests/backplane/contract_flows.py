@@ -78,11 +78,13 @@ class FlowContract:
 
     async def test_outcome_put_assigns_seqs_and_signals(self, backplane: Backplane) -> None:
         rec = Recorder(backplane)
-        response = outcome(uid("cmd"), kind="response", status=201, payload=b"done")
+        response = outcome(uid("cmd"), kind="response", status=201, payload=b"done",
+                           content_type="text/plain")
         stored = await backplane.outcome_put([outcome(uid("m"), OutcomeKind.REJECTED,
                                                       reason="mailbox_full"), response])
         assert 0 < stored[0].seq < stored[1].seq
         assert stored[1].status == 201 and stored[1].payload == b"done"
+        assert stored[1].content_type == "text/plain"
         await rec.wait_for(SignalKind.OUTCOME, 2)
         assert [(s.key, s.data) for s in rec.of(SignalKind.OUTCOME)] == [
             (o.id, o) for o in stored]

@@ -7,8 +7,12 @@ streams and buckets are deleted afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +21,7 @@ from roost.errors import Unavailable
 from roost.testing.nats import NatsServer
 
 from .contract import BackplaneContract
+from .helpers import device, message
 
 _prefixes = itertools.count(1)
 
@@ -42,6 +47,41 @@ async def backplane(nats_server: NatsServer) -> AsyncIterator[NatsBackplane]:
 
 class TestNatsContract(BackplaneContract):
     pass
+
+
+async def _bounded(call: Awaitable[Any], seconds: float = 30.0) -> Any:
+    """Await ``call``, failing the test (not hanging it) if it takes over ``seconds``.
+
+    ``asyncio.wait``, not ``wait_for``: a call that swallows its cancellation would
+    make ``wait_for`` wait for it forever.
+    """
+    task = asyncio.ensure_future(call)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    assert done, f"still running after {seconds:g} s"
+    return task.result()
+
+
+async def test_nats_failures_surface_as_unavailable(tmp_path: Path) -> None:
+    """With its NATS server gone, every call fails with ``Unavailable`` (HTTP 503, MQTT
+    0x88), never a bare nats-py error that the API would answer with a 500; once the
+    server has been gone for a moment, at once; and closing still returns."""
+    with NatsServer(tmp_path / "nats") as server:
+        bp = NatsBackplane(NatsOptions(servers=(server.url,), prefix="gone"), node="test")
+        await bp.start()
+        try:
+            await bp.device_create(device("d1"))
+            server.kill()
+            with pytest.raises(Unavailable):
+                await _bounded(bp.device_get("d1"))
+            await asyncio.sleep(2.5)  # past the grace for a failover
+            started = time.monotonic()
+            with pytest.raises(Unavailable, match="no NATS server reachable"):
+                await _bounded(bp.mailbox_put(message("d1"), 10))
+            with pytest.raises(Unavailable):
+                await _bounded(bp.check())
+            assert time.monotonic() - started < 1.0
+        finally:
+            await _bounded(bp.close())
 
 
 async def test_start_without_a_reachable_server_is_unavailable() -> None:

@@ -19,7 +19,7 @@ import pytest
 from roost.backplane.sqlite import SqliteBackplane
 from roost.backplane.sqlite.schema import MIGRATIONS
 from roost.errors import AlreadyExists, MailboxFull, Unavailable, UnknownDevice
-from roost.model import Device, Session, TelemetryRecord
+from roost.model import Device, Outcome, OutcomeKind, Session, TelemetryRecord
 
 from .contract import BackplaneContract
 from .helpers import device, message, record, registered
@@ -140,6 +140,28 @@ async def test_a_held_batch_commits_once(backplane: SqliteBackplane) -> None:
     assert backplane.stats.commits - before == 2  # the blocker's batch, then all 200
 
 
+async def test_reads_do_not_wait_for_the_writer(backplane: SqliteBackplane) -> None:
+    """Reads have their own connection and thread: a commit in progress (here a batch
+    held open) does not hold up a device's mailbox read, a token lookup or the feedback
+    log, and they see everything committed before them."""
+    await backplane.device_create(device("d1"))
+    put = await backplane.mailbox_put(message("d1", payload=b"one"), 10)
+    async with held(backplane):
+        got = await asyncio.wait_for(backplane.mailbox_read("d1", 0, 10, time.time()), 5)
+        assert [m.id for m in got] == [put.id]
+        assert (await asyncio.wait_for(backplane.device_get("d1"), 5)) is not None
+        assert await asyncio.wait_for(backplane.token_find("nope"), 5) is None
+        assert await asyncio.wait_for(backplane.outcome_read(0, 10), 5) == []
+        late = asyncio.ensure_future(backplane.mailbox_put(message("d1", payload=b"two"), 10))
+        await asyncio.sleep(0.05)
+        assert not late.done()  # the write waits for the held batch...
+        got = await asyncio.wait_for(backplane.mailbox_read("d1", 0, 10, time.time()), 5)
+        assert [m.payload for m in got] == [b"one"]  # ...and no read sees it before its commit
+    await late
+    got = await backplane.mailbox_read("d1", 0, 10, time.time())
+    assert [m.payload for m in got] == [b"one", b"two"]
+
+
 async def test_a_failing_operation_does_not_poison_its_batch(
     backplane: SqliteBackplane,
 ) -> None:
@@ -226,6 +248,35 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(Unavailable, match="newer"):
         await SqliteBackplane(path).start()
+
+
+async def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A file written by the first release keeps its outcomes and gains response
+    content types (migration 2)."""
+    path = tmp_path / "roost.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, upto=1)
+    conn.execute("INSERT INTO outcomes (id, device, kind, name, outcome, at) "
+                 "VALUES ('m1', 'd1', 'command', 'open', 'expired', 1.0)")
+    conn.close()
+    bp = SqliteBackplane(path)
+    await bp.start()
+    try:
+        old, = await bp.outcome_read(0, 10)
+        assert (old.id, old.outcome, old.content_type) == ("m1", "expired", None)
+        await bp.outcome_put([Outcome("c1", "d1", "response", "", OutcomeKind.DELIVERED, 2.0,
+                                      status=200, payload=b"{}", content_type="application/json")])
+        new = (await bp.outcome_read(old.seq, 10))[0]
+        assert (new.id, new.content_type) == ("c1", "application/json")
+    finally:
+        await bp.close()
+
+
+def migrate(conn: sqlite3.Connection, upto: int) -> None:
+    """Apply the first ``upto`` migrations, as an older Roost would have."""
+    for number, script in enumerate(MIGRATIONS[:upto], start=1):
+        conn.executescript(script)
+        conn.execute(f"PRAGMA user_version={number}")
 
 
 async def test_file_settings(backplane: SqliteBackplane, tmp_path: Path) -> None:

@@ -163,7 +163,8 @@ def test_mqtt5_response_to_the_response_topic_reaches_feedback(
     cid = r.json()["id"]
     msg = dev.expect()
     dev.publish(msg.properties.ResponseTopic, b"closed",
-                properties=publish_props(UserProperty=[("status", "409")]))
+                properties=publish_props(UserProperty=[("status", "409")],
+                                         ContentType="text/plain"))
 
     def response() -> dict[str, object] | None:
         for o in api.get("/v1/feedback", params={"limit": 1000}).json()["outcomes"]:
@@ -174,6 +175,28 @@ def test_mqtt5_response_to_the_response_topic_reaches_feedback(
     answer = wait_for(response, what="the command response in feedback")
     assert answer["status"] == 409
     assert base64.b64decode(str(answer["payload"])) == b"closed"
+    assert answer["content_type"] == "text/plain"
+
+
+@pytest.mark.parametrize("version", [5], ids=["mqtt5"])
+def test_mqtt5_response_content_type_reaches_the_waiting_sender(
+    api: httpx.Client, register: Callable[..., str], devices: Callable[..., PahoDevice]
+) -> None:
+    key = register("valve-7")
+    dev = devices("valve-7", key)
+    assert dev.connect() == 0
+    assert dev.subscribe("devices/valve-7/commands/#") == [1]
+
+    def run() -> None:
+        msg = dev.expect()
+        dev.publish(msg.properties.ResponseTopic, b'{"open":false}',
+                    properties=publish_props(ContentType="application/json"))
+
+    threading.Thread(target=run, daemon=True).start()
+    r = api.post("/v1/devices/valve-7/commands/state?wait=10", content=b"")
+    assert r.status_code == 200, r.text
+    assert r.json()["content_type"] == "application/json"
+    assert base64.b64decode(r.json()["payload"]) == b'{"open":false}'
 
 
 @pytest.mark.node(mailbox_depth=3)

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from roost.hub.hub import Hub
 from roost.service.app import ENDPOINTS, close_long_polls
-from roost.service.errors import CatchAllMiddleware
+from roost.service.middleware import OuterMiddleware
 
 # --- health and metrics ------------------------------------------------------------
 
@@ -71,7 +71,7 @@ async def test_unexpected_errors_are_500_without_traceback() -> None:
     async def boom(request: Request) -> Response:
         raise RuntimeError("secret internals")
 
-    app = Starlette(routes=[Route("/boom", boom)], middleware=[Middleware(CatchAllMiddleware)])
+    app = Starlette(routes=[Route("/boom", boom)], middleware=[Middleware(OuterMiddleware)])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         r = await c.get("/boom")
     assert r.status_code == 500

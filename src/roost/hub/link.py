@@ -167,7 +167,7 @@ class DeviceLink:
             await self.telemetry([record])
         elif kind is Route.RESPONSE:
             status = _status(args[1] if len(args) > 1 else (props or {}).get("status"))
-            await hub.messages.respond(self.device, args[0], status, payload)
+            await hub.messages.respond(self.device, args[0], status, payload, content_type)
         elif kind is Route.INQUIRY:
             await hub.inquiries.ask(
                 self.device, args[0], args[1], payload, content_type=content_type, ttl=ttl

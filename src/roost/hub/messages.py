@@ -198,7 +198,7 @@ class Messages:
             id=cid,
             status=response.status,
             payload=response.payload,
-            content_type=None,
+            content_type=response.content_type,
         )
 
     def release_waiters(self) -> None:
@@ -211,11 +211,13 @@ class Messages:
         if signal.kind is not SignalKind.OUTCOME:
             return
         outcome = signal.data
-        if not isinstance(outcome, Outcome) or outcome.kind != RESPONSE_KIND:
-            return
-        waiter = self._waiters.get(outcome.id)
+        if isinstance(outcome, Outcome) and outcome.kind == RESPONSE_KIND:
+            self._answer(outcome)
+
+    def _answer(self, response: Outcome) -> None:
+        waiter = self._waiters.get(response.id)
         if waiter is not None and not waiter.done():
-            waiter.set_result(outcome)
+            waiter.set_result(response)
 
     async def notify(
         self,
@@ -270,27 +272,29 @@ class Messages:
 
     # --- the device's answer ------------------------------------------------------
 
-    async def respond(self, device: str, cid: str, status: int, payload: bytes) -> None:
+    async def respond(self, device: str, cid: str, status: int, payload: bytes,
+                      content_type: str | None = None) -> None:
         """Record a device's response to command ``cid`` (wakes a waiting sender anywhere).
 
         Raises ``InvalidInput`` unless ``cid`` is a command sent to this very device.
         """
         if not self.is_command_of(device, cid):
             raise InvalidInput(f"{cid!r} is not the id of a command sent to {device}")
-        await self._bp.outcome_put(
-            [
-                Outcome(
-                    id=cid,
-                    device=device,
-                    kind=RESPONSE_KIND,
-                    name="",
-                    outcome=OutcomeKind.DELIVERED,
-                    at=time.time(),
-                    status=status,
-                    payload=payload,
-                )
-            ]
+        response = Outcome(
+            id=cid,
+            device=device,
+            kind=RESPONSE_KIND,
+            name="",
+            outcome=OutcomeKind.DELIVERED,
+            at=time.time(),
+            status=status,
+            payload=payload,
+            content_type=content_type,
         )
+        # A sender waiting on this node has its answer now, not after the commit: the
+        # commit is for the feedback log and the device's PUBACK, which still wait for it.
+        self._answer(response)
+        await self._bp.outcome_put([response])
 
     # --- mailbox views ------------------------------------------------------------
 

@@ -236,7 +236,8 @@ class Service:
         )
         if wait is None:
             return CommandResponse(body["id"], None, None)
-        return CommandResponse(body["id"], body["status"], unb64(body["payload"]))
+        return CommandResponse(body["id"], body["status"], unb64(body["payload"]),
+                               body.get("content_type"))
 
     async def _notify(
         self, path: str, payload: bytes, ttl: float | None, content_type: str | None

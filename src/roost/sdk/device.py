@@ -181,9 +181,11 @@ class Device:
         extra = {"ContentType": content_type} if content_type else {}
         self._publish(topic, payload, qos, **extra)
 
-    def respond(self, cid: str, status: int = 200, payload: bytes = b"") -> None:
-        """Answer command ``cid`` with a status and a body."""
-        self._publish(f"devices/{self.id}/responses/{cid}/{status}", payload)
+    def respond(self, cid: str, status: int = 200, payload: bytes = b"", *,
+                content_type: str | None = None) -> None:
+        """Answer command ``cid`` with a status and a body (and, on MQTT 5, its type)."""
+        extra = {"ContentType": content_type} if content_type else {}
+        self._publish(f"devices/{self.id}/responses/{cid}/{status}", payload, 1, **extra)
 
     def ask(self, name: str, payload: bytes = b"", *, rid: str | None = None) -> str:
         """Ask inquiry ``name``; returns the request id its replies will carry."""

@@ -66,6 +66,7 @@ class CommandResponse:
     id: str  # the command id (cid)
     status: int | None  # None when the command was only queued (no ``wait``)
     payload: bytes | None
+    content_type: str | None = None  # the response's, if the device gave one (MQTT 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,7 @@ class Outcome:
     status: int | None
     payload: bytes | None
     reason: str | None
+    content_type: str | None = None  # a response's, if the device gave one (MQTT 5)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Outcome:
@@ -185,6 +187,7 @@ class Outcome:
             status=d["status"],
             payload=maybe_b64(d["payload"]),
             reason=d["reason"],
+            content_type=d.get("content_type"),
         )
 
 

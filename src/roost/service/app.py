@@ -31,9 +31,9 @@ from roost.service import (
     tokens,
 )
 from roost.service.auth import ADMIN, DEVICES, FEEDBACK, INQUIRIES, MESSAGES, TELEMETRY, requires
-from roost.service.errors import CatchAllMiddleware, on_http_exception, on_roost_error
+from roost.service.errors import on_http_exception, on_roost_error
 from roost.service.longpoll import LongPolls
-from roost.service.metrics import MetricsMiddleware
+from roost.service.middleware import OuterMiddleware
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -114,7 +114,7 @@ def create_app(hub: Hub) -> Starlette:
     """The API of one node, serving ``hub``."""
     app = Starlette(
         routes=build_routes(ENDPOINTS),
-        middleware=[Middleware(MetricsMiddleware), Middleware(CatchAllMiddleware)],
+        middleware=[Middleware(OuterMiddleware)],
         exception_handlers={RoostError: on_roost_error, HTTPException: on_http_exception},
     )
     app.state.hub = hub

@@ -13,7 +13,6 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roost.errors import AuthError, NotFound, PayloadTooLarge, RoostError
 
@@ -59,33 +58,3 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return error_response(_from_http(exc, request), dict(exc.headers or {}))
 
 
-class CatchAllMiddleware:
-    """Turn an unexpected exception into a logged 500 ``internal`` answer.
-
-    Starlette's own server-error handler answers too, but then re-raises, which
-    the ASGI server logs a second time; this one ends the request here.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_tracking)
-        except Exception:
-            log.exception("unexpected error in %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            error = RoostError("internal error; see the server log")
-            await error_response(error)(scope, receive, send)

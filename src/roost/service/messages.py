@@ -46,7 +46,10 @@ async def command(request: Request) -> Response:
     MESSAGES_SENT.labels("command").inc()
     if wait is None:
         return JSONResponse({"id": result.id}, 202)
-    body = {"id": result.id, "status": result.status, "payload": schemas.b64(result.payload)}
+    body: schemas.JSON = {"id": result.id, "status": result.status,
+                          "payload": schemas.b64(result.payload)}
+    if result.content_type is not None:  # only when the device gave one (MQTT 5)
+        body["content_type"] = result.content_type
     return JSONResponse(body)
 
 

@@ -6,12 +6,7 @@ one scrape shows the whole node; this module adds the HTTP metrics.
 
 from __future__ import annotations
 
-import re
-import time
-
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roost.metrics import REGISTRY
 
@@ -39,39 +34,3 @@ MESSAGES_SENT = Counter(
     ["kind"],
     registry=REGISTRY,
 )
-def route_label(route: BaseRoute | None) -> str:
-    """The route template (``/v1/devices/{id}``), so that labels stay few.
-
-    Convertors are left out: ``{topic:topic}`` shows as ``{topic}``.
-    """
-    if isinstance(route, Route):
-        return re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
-    return "unmatched"
-
-
-class MetricsMiddleware:
-    """Count every HTTP request by method, route template and status code."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        start = time.perf_counter()
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_tracking)
-        finally:
-            # The router stores the matched route in the scope it was handed.
-            route = route_label(scope.get("route"))
-            HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
-            HTTP_DURATION.labels(route).observe(time.perf_counter() - start)

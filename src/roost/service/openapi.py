@@ -98,7 +98,8 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "ImportResult": obj(created=INT, skipped=INT, keys=array(ref("DeviceKey"))),
     "MessageId": obj(id=STR),
-    "CommandResponse": obj(id=STR, status=INT, payload=nullable(B64)),
+    "CommandResponse": obj(id=STR, status=INT, payload=nullable(B64),
+                           content_type=nullable(STR)),
     "MailboxMessage": obj(
         id=STR,
         kind={"type": "string", "enum": ["command", "notification", "reply"]},
@@ -150,6 +151,7 @@ SCHEMAS: dict[str, JSON] = {
         status=nullable(INT),
         payload=nullable(B64),
         reason=nullable(STR),
+        content_type=nullable(STR),
     ),
     "Feedback": obj(outcomes=array(ref("Outcome")), next=INT),
     "NewToken": request_object(["scopes"], scopes={**array(SCOPE), "minItems": 1}, description=STR),

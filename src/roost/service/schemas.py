@@ -78,7 +78,7 @@ def inquiry(inq: Inquiry, *, with_state: bool = False) -> JSON:
 
 
 def outcome(out: Outcome) -> JSON:
-    return {
+    body: JSON = {
         "seq": out.seq,
         "id": out.id,
         "device": out.device,
@@ -91,6 +91,9 @@ def outcome(out: Outcome) -> JSON:
         "payload": b64(out.payload),
         "reason": out.reason,
     }
+    if out.content_type is not None:  # a response's, only when the device gave one
+        body["content_type"] = out.content_type
+    return body
 
 
 def token(tok: ApiToken) -> JSON:

@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a NATS server at start
 FIRST_CONNECT_TIMEOUT = 15.0  # seconds for the first connection to any of the servers
+OFFLINE_GRACE = 2.0  # seconds without any NATS server before calls fail at once
+CLOSE_TIMEOUT = 10.0  # seconds close() may take before it leaves the rest behind
 JETSTREAM_READY_TIMEOUT = 60.0  # seconds for a starting cluster to elect its leaders
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -75,11 +77,17 @@ def _guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     """Turn NATS failures (timeouts, no responders, a closed connection) into ``Unavailable``.
 
     So the API answers 503 and MQTT a "server unavailable" reason while JetStream
-    cannot serve, never a 500; Roost's own errors pass through.
+    cannot serve, never a 500; Roost's own errors pass through. Once the node has
+    been cut off from every NATS server for ``OFFLINE_GRACE``, calls fail at once
+    instead of each waiting out its timeout; within the grace (a server failover)
+    nats-py holds them until it has reconnected.
     """
 
     @functools.wraps(method)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        offline = args[0]._offline_for()  # type: ignore[attr-defined]
+        if offline > OFFLINE_GRACE:
+            raise Unavailable(f"no NATS server reachable for {offline:.0f} s")
         try:
             return await method(*args, **kwargs)
         except RoostError:
@@ -113,6 +121,7 @@ class NatsBackplane(Backplane):
         self._subs: list[Subscription] = []
         self._starting = asyncio.Lock()
         self._last_error = ""
+        self._offline_since: float | None = None  # loop time the connection was lost
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -131,6 +140,8 @@ class NatsBackplane(Backplane):
                     reconnect_time_wait=0.5,
                     allow_reconnect=True,
                     error_cb=self._log_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
                 ), FIRST_CONNECT_TIMEOUT)
             except Exception as exc:  # nats-py raises several unrelated types here
                 raise Unavailable(
@@ -150,24 +161,21 @@ class NatsBackplane(Backplane):
             self._nc, self._ctx = nc, ctx
 
     async def close(self) -> None:
+        """Flush what is pending and disconnect; never fails, and never takes longer
+        than ``CLOSE_TIMEOUT`` (with NATS gone, what could not be written is logged)."""
         ctx, self._ctx = self._ctx, None
         if ctx is None:
             return
-        # Closing never fails: with NATS gone, what could not be flushed is logged
-        for module in _MODULES:
-            try:
-                await module.stop(ctx)
-            except Exception as exc:
-                log.warning("closing %s: %s", module.__name__, exc)
-        for sub in self._subs:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        self._subs = []
-        try:
-            await ctx.nc.drain()
-        except Exception:
-            with contextlib.suppress(Exception):
-                await ctx.nc.close()
+        subs, self._subs = self._subs, []
+        closing = asyncio.ensure_future(_close(ctx, subs))
+        # asyncio.wait, not wait_for: nats-py swallows the cancellation wait_for relies on
+        done, _ = await asyncio.wait({closing}, timeout=CLOSE_TIMEOUT)
+        if not done:
+            log.warning("closing the NATS connection took over %.0f s; left to finish alone",
+                        CLOSE_TIMEOUT)
+            closing.add_done_callback(_retrieve)
+        elif closing.exception() is not None:
+            log.warning("closing the NATS connection: %s", closing.exception())
 
     async def check(self) -> None:
         ctx = self._c()
@@ -184,6 +192,22 @@ class NatsBackplane(Backplane):
         if text != self._last_error:
             self._last_error = text
             log.warning("NATS connection: %s", text)
+
+    async def _on_disconnected(self) -> None:
+        if self._offline_since is None:
+            self._offline_since = asyncio.get_running_loop().time()
+
+    async def _on_reconnected(self) -> None:
+        self._offline_since = None
+        self._last_error = ""
+        log.warning("NATS connection: reconnected to %s", self._nc.connected_url.netloc
+                    if self._nc is not None and self._nc.connected_url else "a server")
+
+    def _offline_for(self) -> float:
+        """Seconds since the connection to NATS was lost (0 while connected)."""
+        if self._offline_since is None:
+            return 0.0
+        return asyncio.get_running_loop().time() - self._offline_since
 
     def _c(self) -> Ctx:
         if self._ctx is None:
@@ -372,6 +396,28 @@ class NatsBackplane(Backplane):
 
     async def presence_get(self, device_id: str) -> Presence | None:
         return await presence.get(self._c(), device_id)
+
+
+async def _close(ctx: Ctx, subs: list[Subscription]) -> None:
+    for module in _MODULES:
+        try:
+            await module.stop(ctx)
+        except Exception as exc:
+            log.warning("closing %s: %s", module.__name__, exc)
+    for sub in subs:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+    try:
+        await ctx.nc.drain()
+    except Exception:
+        with contextlib.suppress(Exception):
+            await ctx.nc.close()
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    """Read a left-behind task's outcome, so asyncio does not report it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _wait_for_jetstream(ctx: Ctx) -> None:

@@ -36,6 +36,7 @@ def outcome_to_json(o: Outcome) -> bytes:
         "id": o.id, "device": o.device, "kind": o.kind, "name": o.name,
         "outcome": o.outcome.value, "at": o.at, "group": o.group, "status": o.status,
         "payload": b64(o.payload), "reason": o.reason, "seq": o.seq,
+        "content_type": o.content_type,
     })
 
 
@@ -45,5 +46,6 @@ def outcome_from_json(data: bytes, seq: int | None = None) -> Outcome:
         id=v["id"], device=v.get("device"), kind=v["kind"], name=v["name"],
         outcome=OutcomeKind(v["outcome"]), at=v["at"], group=v.get("group"),
         status=v.get("status"), payload=unb64(v.get("payload")), reason=v.get("reason"),
+        content_type=v.get("content_type"),
         seq=v.get("seq", 0) if seq is None else seq,
     )

@@ -69,6 +69,10 @@ async def stop(ctx: Ctx) -> None:
         st.flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await st.flusher
+    if not ctx.nc.is_connected:
+        if st.touches:
+            log.warning("NATS is unreachable: %d last-seen times not written", len(st.touches))
+        return
     try:
         await _flush(st)
     except Exception:  # best effort: last seen is advisory

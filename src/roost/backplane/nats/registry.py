@@ -72,8 +72,8 @@ async def setup(ctx: Ctx) -> None:
 async def stop(ctx: Ctx) -> None:
     """Stop the index watch and forget this ctx."""
     st = _states.pop(ctx, None)
-    if st is None or st.watch is None:
-        return
+    if st is None or st.watch is None or not ctx.nc.is_connected:
+        return  # with NATS unreachable the consumer is left to its inactive threshold
     try:
         info = await st.watch.consumer_info()  # type: ignore[attr-defined]
         await st.watch.unsubscribe()

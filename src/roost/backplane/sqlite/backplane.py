@@ -1,9 +1,12 @@
-"""The embedded backplane: one SQLite file, one writer thread, signals in process.
+"""The embedded backplane: one SQLite file, a writer and a reader thread, signals in process.
 
-Every method hands a function of the resource modules to the :class:`Writer`
+Every write hands a function of the resource modules to the :class:`Writer`
 and awaits the commit of the batch it rides in. ``atomic=False`` marks the
-operations that need no SAVEPOINT: reads, and writes that check first and then
-write with one statement (see ``Writer.submit``). The two hot paths,
+operations that need no SAVEPOINT: writes that check first and then write
+with one statement (see ``Writer.submit``), and the few reads that stay with
+the writer so they follow the device's own queued writes (sessions, group
+cursors and marks, read when a device connects). Other reads go to the
+:class:`Reader`, which never waits for a commit. The two hot paths,
 ``mailbox_put`` and ``telemetry_append``, are merged: all of them in a batch
 run as one multi-row INSERT.
 
@@ -29,6 +32,7 @@ from roost.backplane.sqlite import (
     sessions,
     telemetry,
 )
+from roost.backplane.sqlite.reader import Reader
 from roost.backplane.sqlite.writer import Writer, WriterStats
 from roost.errors import InvalidInput, Unavailable
 from roost.model import (
@@ -62,6 +66,7 @@ class SqliteBackplane(Backplane):
         self.signals = SignalBus()
         self.stats = WriterStats()
         self._writer: Writer | None = None
+        self._reader: Reader | None = None
         self._starting = asyncio.Lock()
 
     # --- life cycle -------------------------------------------------------------------
@@ -71,10 +76,18 @@ class SqliteBackplane(Backplane):
             if self._writer is not None and self._writer.alive:
                 return
             writer = Writer(partial(schema.connect, self.path), self.signals.emit, self.stats)
-            await writer.start()
-            self._writer = writer
+            await writer.start()  # first: it creates the database and its schema
+            reader = Reader(partial(schema.connect_reader, self.path))
+            try:
+                await reader.start()
+            except BaseException:
+                await writer.close()
+                raise
+            self._writer, self._reader = writer, reader
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         if self._writer is not None:
             await self._writer.close()
 
@@ -95,10 +108,15 @@ class SqliteBackplane(Backplane):
             raise Unavailable("the SQLite backplane was not started")
         return self._writer
 
+    def _r(self) -> Reader:
+        if self._reader is None:
+            raise Unavailable("the SQLite backplane was not started")
+        return self._reader
+
     # --- small settings ---------------------------------------------------------------
 
     async def meta_get(self, key: str) -> str | None:
-        return await self._w().submit(lambda c: registry.meta_get(c, key), atomic=False)
+        return await self._r().submit(lambda c: registry.meta_get(c, key))
 
     async def meta_put_if_absent(self, key: str, value: str) -> str:
         return await self._w().submit(
@@ -114,7 +132,7 @@ class SqliteBackplane(Backplane):
         return await self._w().submit(lambda c: registry.device_import(c, devices))
 
     async def device_get(self, device_id: str) -> Device | None:
-        return await self._w().submit(lambda c: registry.device_get(c, device_id), atomic=False)
+        return await self._r().submit(lambda c: registry.device_get(c, device_id))
 
     async def device_update(self, device: Device) -> None:
         await self._w().submit(
@@ -131,12 +149,10 @@ class SqliteBackplane(Backplane):
     async def device_list(
         self, after: str | None, limit: int, group: str | None = None
     ) -> list[Device]:
-        return await self._w().submit(
-            lambda c: registry.device_list(c, after, limit, group), atomic=False
-        )
+        return await self._r().submit(lambda c: registry.device_list(c, after, limit, group))
 
     async def device_count(self) -> int:
-        return await self._w().submit(registry.device_count, atomic=False)
+        return await self._r().submit(registry.device_count)
 
     async def device_touch(self, device_id: str, last_seen: float) -> None:
         await self._w().submit(
@@ -149,10 +165,10 @@ class SqliteBackplane(Backplane):
         await self._w().submit(lambda c: registry.token_create(c, token), atomic=False)
 
     async def token_find(self, token_hash: str) -> ApiToken | None:
-        return await self._w().submit(lambda c: registry.token_find(c, token_hash), atomic=False)
+        return await self._r().submit(lambda c: registry.token_find(c, token_hash))
 
     async def token_list(self) -> list[ApiToken]:
-        return await self._w().submit(registry.token_list, atomic=False)
+        return await self._r().submit(registry.token_list)
 
     async def token_delete(self, token_id: str) -> bool:
         return await self._w().submit(lambda c: registry.token_delete(c, token_id), atomic=False)
@@ -168,14 +184,12 @@ class SqliteBackplane(Backplane):
     async def mailbox_read(
         self, device_id: str, after_seq: int, limit: int, now: float
     ) -> list[MailboxMessage]:
-        return await self._w().submit(
-            lambda c: mailbox.mailbox_read(c, device_id, after_seq, limit, now), atomic=False
+        return await self._r().submit(
+            lambda c: mailbox.mailbox_read(c, device_id, after_seq, limit, now)
         )
 
     async def mailbox_depth(self, device_id: str, now: float) -> int:
-        return await self._w().submit(
-            lambda c: mailbox.mailbox_depth(c, device_id, now), atomic=False
-        )
+        return await self._r().submit(lambda c: mailbox.mailbox_depth(c, device_id, now))
 
     async def mailbox_mark_sent(self, device_id: str, seqs: Sequence[int]) -> None:
         await self._w().submit(
@@ -206,9 +220,7 @@ class SqliteBackplane(Backplane):
     async def group_read(
         self, group: str, after_seq: int, limit: int, now: float
     ) -> list[MailboxMessage]:
-        return await self._w().submit(
-            lambda c: mailbox.group_read(c, group, after_seq, limit, now), atomic=False
-        )
+        return await self._r().submit(lambda c: mailbox.group_read(c, group, after_seq, limit, now))
 
     async def group_cursors(self, device_id: str) -> dict[str, int]:
         return await self._w().submit(lambda c: mailbox.group_cursors(c, device_id), atomic=False)
@@ -268,14 +280,10 @@ class SqliteBackplane(Backplane):
         return await self._w().submit(lambda c: inquiries.inquiry_take(c, max_items, lease, now))
 
     async def inquiry_get(self, inquiry_id: str) -> Inquiry | None:
-        return await self._w().submit(
-            lambda c: inquiries.inquiry_get(c, inquiry_id), atomic=False
-        )
+        return await self._r().submit(lambda c: inquiries.inquiry_get(c, inquiry_id))
 
     async def inquiry_find(self, device_id: str, name: str, rid: str) -> Inquiry | None:
-        return await self._w().submit(
-            lambda c: inquiries.inquiry_find(c, device_id, name, rid), atomic=False
-        )
+        return await self._r().submit(lambda c: inquiries.inquiry_find(c, device_id, name, rid))
 
     async def inquiry_set_state(self, inquiry_id: str, state: InquiryState) -> None:
         await self._w().submit(
@@ -290,9 +298,7 @@ class SqliteBackplane(Backplane):
         )
 
     async def outcome_read(self, after_seq: int, limit: int) -> list[Outcome]:
-        return await self._w().submit(
-            lambda c: feedback.outcome_read(c, after_seq, limit), atomic=False
-        )
+        return await self._r().submit(lambda c: feedback.outcome_read(c, after_seq, limit))
 
     async def outcome_trim(self, before: float) -> int:
         return await self._w().submit(lambda c: feedback.outcome_trim(c, before), atomic=False)
@@ -326,9 +332,7 @@ class SqliteBackplane(Backplane):
         await self._w().submit(lambda c: sessions.presence_release(c, device_id, owner, at))
 
     async def presence_get(self, device_id: str) -> Presence | None:
-        return await self._w().submit(
-            lambda c: sessions.presence_get(c, device_id), atomic=False
-        )
+        return await self._r().submit(lambda c: sessions.presence_get(c, device_id))
 
 
 def _expire(conn: sqlite3.Connection, now: float) -> list[Outcome]:

@@ -13,7 +13,7 @@ from typing import Any
 from roost.backplane.sqlite import bulk
 from roost.model import Outcome, OutcomeKind
 
-_COLS = "id, device, kind, name, outcome, at, grp, status, payload, reason"
+_COLS = "id, device, kind, name, outcome, at, grp, status, payload, reason, content_type"
 _INSERT = f"INSERT INTO outcomes ({_COLS})"
 
 
@@ -22,8 +22,8 @@ def outcome_put(conn: sqlite3.Connection, outcomes: Sequence[Outcome]) -> list[O
     flat: list[Any] = []
     for o in outcomes:
         flat += (o.id, o.device, o.kind, o.name, o.outcome.value, o.at, o.group, o.status,
-                 o.payload, o.reason)
-    seq = bulk.insert(conn, _INSERT, 10, flat) - len(outcomes)
+                 o.payload, o.reason, o.content_type)
+    seq = bulk.insert(conn, _INSERT, 11, flat) - len(outcomes)
     for o in outcomes:
         seq += 1
         o.seq = seq
@@ -55,4 +55,5 @@ def _outcome(row: Any) -> Outcome:
         status=row[8],
         payload=row[9],
         reason=row[10],
+        content_type=row[11],
     )

@@ -157,7 +157,12 @@ CREATE TABLE presence (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# A command response's content type (MQTT 5), handed back to the waiting caller.
+V2 = """
+ALTER TABLE outcomes ADD COLUMN content_type TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -171,6 +176,19 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout=5000")  # another process (e.g. a CLI) may hold it
         conn.execute("PRAGMA cache_size=-32000")  # 32 MB
         migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def connect_reader(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A connection that only reads (opened after :func:`connect` set the database up)."""
+    conn = sqlite3.connect(path, isolation_level=None, cached_statements=256)
+    try:
+        conn.execute("PRAGMA query_only=1")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA cache_size=-16000")  # 16 MB
     except BaseException:
         conn.close()
         raise
