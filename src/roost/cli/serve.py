@@ -25,6 +25,10 @@ from roost.node import Node
 from roost.service.longpoll import close_all
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# The event loop shares the GIL with the SQLite threads; when one of them holds it, the
+# loop waits up to this long for its turn. Python's 5 ms default put that wait straight
+# into command round trips (p50 3.0 -> 2.6 ms at 1,000/s; ingest unchanged at ~247k/s).
+GIL_SWITCH_INTERVAL = 0.001
 
 
 def event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
@@ -141,6 +145,7 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         event_loop_runner()(serve_until_signal(settings))
     except StartFailed as exc:
         fail(str(exc), exc.exit_code)
