@@ -17,6 +17,9 @@ preset admin token.
   cluster; Mosquitto (``persistence false``: not stored at all, one QoS 1 subscriber, as in
   bench_fanin's headline) as the peer, and one Roost node on its embedded SQLite store for
   what the cluster costs.
+* Device import (``--what import``): ``roost device import`` of a ``--import-devices`` row
+  CSV (id and one group each) through node A, timed from start to exit, against one Roost
+  node on its embedded SQLite store (Mosquitto has no registry to compare with).
 
 Every process's CPU is shown as a fraction of one core. Run ``--help`` for the knobs.
 """
@@ -63,7 +66,10 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--what", default="rtt,ingest", help="rtt, ingest or both (default)")
+    p.add_argument("--what", default="rtt,ingest",
+                   help="comma-separated: rtt, ingest, import (default rtt,ingest)")
+    p.add_argument("--import-devices", type=int, default=100_000,
+                   help="devices in the imported CSV (default 100,000)")
     p.add_argument("--rate", type=float, default=500, help="commands per second (default 500)")
     p.add_argument("--devices", type=int, default=100, help="answering devices (default 100)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds measured (default 10)")
@@ -244,6 +250,49 @@ def measure_single(kind: type[Server], label: str, args: argparse.Namespace) -> 
     return r
 
 
+# --- device import ----------------------------------------------------------------------------
+
+
+def measure_import(node: Roost, label: str, args: argparse.Namespace,
+                   meter: CpuMeter) -> dict[str, Any]:
+    """Seconds for ``roost device import`` of ``args.import_devices`` rows through ``node``."""
+    csv = node.dir / "devices.csv"
+    csv.write_text("id,groups\n" + "".join(f"imp-{i},fleet-{i % 100}\n"
+                                           for i in range(args.import_devices)))
+    meter.start()
+    started = time.perf_counter()
+    subprocess.run([str(ROOST), "device", "import", str(csv), "--url", node.url,
+                    "--token", node.token, "--keys-out", str(node.dir / "keys.csv")],
+                   check=True, capture_output=True, timeout=600)
+    seconds = time.perf_counter() - started
+    cpu = meter.stop()
+    r = {"label": label, "seconds": seconds, "rate": args.import_devices / seconds, "cpu": cpu}
+    print(f"  {label}: {seconds:.1f} s, {r['rate']:,.0f} devices/s ({cpu_text(cpu)})",
+          flush=True)
+    return r
+
+
+def measure_imports(cluster: NatsCluster, args: argparse.Namespace) -> list[dict[str, Any]]:
+    nodes = start_nodes(cluster, 1)
+    try:
+        meter = CpuMeter(node_a=[nodes[0].pid], nats=nats_pids(cluster))
+        results = [measure_import(nodes[0], "Roost, 1 node on the cluster", args, meter)]
+    finally:
+        stop_nodes(nodes)
+    with Roost() as single:
+        meter = CpuMeter(roost=[single.pid])
+        results.append(measure_import(single, "Roost, 1 node, embedded SQLite", args, meter))
+    return results
+
+
+def import_row(r: dict[str, Any]) -> Row:
+    return Row(r["label"], {
+        "seconds": f"{r['seconds']:.1f}",
+        "devices/s": f"{r['rate']:,.0f}",
+        "CPU": ", ".join(f"{k} {v:.0%}" for k, v in r["cpu"].items()),
+    })
+
+
 def ingest_row(r: dict[str, Any]) -> Row:
     return Row(r["label"], {
         "QoS 1 msg/s": f"{r['rate']:,.0f}",
@@ -271,6 +320,7 @@ def main() -> None:
           f"on loopback; {machine()}")
     rtt: list[dict[str, Any]] = []
     ingest: list[dict[str, Any]] = []
+    imports: list[dict[str, Any]] = []
     cluster = start_cluster(args.sync_interval)
     try:
         if "rtt" in what:
@@ -281,6 +331,10 @@ def main() -> None:
             print(f"QoS 1 ingest: {args.tel_devices} devices, window {args.window}, "
                   f"{args.payload}-byte payloads, {args.tel_duration:.0f} s measured", flush=True)
             ingest = [measure_ingest(cluster, n, args) for n in (1, 2)]
+        if "import" in what:
+            print(f"device import: {args.import_devices:,} rows (id, one group) with "
+                  f"`roost device import`", flush=True)
+            imports = measure_imports(cluster, args)
     finally:
         cluster.cleanup()
     if not args.no_mosquitto:
@@ -299,6 +353,9 @@ def main() -> None:
     if ingest:
         print_table("QoS 1 telemetry ingest (PUBACKed after JetStream stored it on 2 of 3)",
                     [ingest_row(r) for r in ingest])
+    if imports:
+        print_table(f"Device import of {args.import_devices:,} rows",
+                    [import_row(r) for r in imports])
     print()
     p99 = {r["label"]: percentile(r["lat"], 99) * 1000 for r in rtt}
     rate = {r["label"]: r["rate"] for r in ingest}
@@ -312,6 +369,10 @@ def main() -> None:
             print(f"2 nodes / 1 node: {two / one:.2f}x")
         print(ratio_text("QoS 1 ingest, Roost 2 nodes (stored, 3 replicas) vs Mosquitto "
                          "(not stored)", two, rate.get(MOSQUITTO), " msg/s"))
+    if len(imports) == 2:
+        cluster_rate, sqlite_rate = imports[0]["rate"], imports[1]["rate"]
+        print(f"device import, cluster / embedded SQLite: {cluster_rate:,.0f} / "
+              f"{sqlite_rate:,.0f} devices/s = {cluster_rate / sqlite_rate:.2f}x")
 
 
 if __name__ == "__main__":

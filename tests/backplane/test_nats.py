@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from roost.backplane.nats import NatsBackplane, NatsOptions, admin
+from roost.backplane.nats import NatsBackplane, NatsOptions, admin, messages
 from roost.errors import Unavailable
+from roost.model import OutcomeKind
 from roost.testing.nats import NatsServer
 
 from .contract import BackplaneContract
@@ -47,6 +48,21 @@ async def backplane(nats_server: NatsServer) -> AsyncIterator[NatsBackplane]:
 
 class TestNatsContract(BackplaneContract):
     pass
+
+
+async def test_messages_of_a_mailbox_share_timer_entries(backplane: NatsBackplane) -> None:
+    """Puts to one device that expire in the same 5 s bucket write one timer entry (two if
+    the puts straddle a bucket's edge), and every one of them still expires exactly once."""
+    await backplane.device_create(device("d1"))
+    sent = [await backplane.mailbox_put(message("d1", ttl=60), 100) for _ in range(5)]
+    ctx = backplane.ctx
+    timers = await messages.read_all(ctx, ctx.names.stream("timers"),
+                                     ctx.names.subject("tmr", "*"))
+    assert 1 <= len(timers) <= 2
+    expired = await backplane.expire(time.time() + 120)
+    assert sorted(o.id for o in expired if o.outcome is OutcomeKind.EXPIRED) == sorted(
+        m.id for m in sent)
+    assert await backplane.mailbox_read("d1", 0, 10, time.time()) == []
 
 
 async def _bounded(call: Awaitable[Any], seconds: float = 30.0) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -14,6 +15,7 @@ from roost.model import BROADCAST, Device, check_id
 
 MAX_GROUPS = 64
 MAX_PAGE = 1000
+VIEWS_AT_ONCE = 100  # devices of a page whose presence and depth are read concurrently
 IMPORT_CHUNK = 5000
 
 
@@ -111,8 +113,8 @@ class DeviceRegistry:
         return device
 
     async def view(self, device: Device) -> DeviceView:
-        presence = await self._bp.presence_get(device.id)
-        depth = await self._bp.mailbox_depth(device.id, time.time())
+        presence, depth = await asyncio.gather(
+            self._bp.presence_get(device.id), self._bp.mailbox_depth(device.id, time.time()))
         connected = bool(presence and presence.connected)
         last_seen = presence.last_seen if presence and presence.last_seen else device.last_seen
         if connected:
@@ -163,4 +165,8 @@ class DeviceRegistry:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         devices = await self._bp.device_list(after, limit, group)
-        return [await self.view(d) for d in devices]
+        views: list[DeviceView] = []
+        for start in range(0, len(devices), VIEWS_AT_ONCE):  # a page's reads overlap
+            chunk = devices[start:start + VIEWS_AT_ONCE]
+            views += await asyncio.gather(*(self.view(d) for d in chunk))
+        return views

@@ -10,7 +10,14 @@ messages and purges the entries it read.
 Exactly one EXPIRED outcome per message however many nodes sweep at once: only
 the node whose delete removed a message records it (``ctx.delete_msg`` is the
 gate). An outcome comes at most one bucket (5 s) plus one sweep interval after
-the expiry. Each node remembers the next bucket to look at; the first sweep,
+the expiry.
+
+One entry per target and bucket is enough (the sweep reads the target whole), so a
+node skips the entry when it wrote the same one itself, provided that bucket lies
+at least ``SAFE_AHEAD`` buckets ahead of its clock: no sweep can have purged it yet
+unless the sweeping node's clock runs 10 s or more ahead. A device that gets
+several commands a second with the same TTL then costs one timer write per 5 s,
+not one per command. Each node remembers the next bucket to look at; the first sweep,
 and one every ``RESCAN`` seconds, reads the whole timers stream instead, which
 also finds entries that a node with a slow clock wrote into a passed bucket.
 """
@@ -32,6 +39,8 @@ STEP = 5  # seconds per timer bucket
 RESCAN = 600.0  # seconds between full reads of the timers stream
 MAX_STEPS = 120  # a gap of more buckets than this is read as one full scan
 MAILBOX, GROUP = "m", "g"
+SAFE_AHEAD = 2  # buckets ahead of the clock from which an entry this node wrote is reused
+REMEMBERED = 50_000  # entries a node remembers having written
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,24 @@ class _Due:
 _sweepers = messages.PerCtx(_Sweeper)
 
 
+class _Written:
+    """The timer entries this node wrote lately, as (kind, target, bucket); forgets the oldest."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, int], None] = {}
+
+    def __contains__(self, entry: tuple[str, str, int]) -> bool:
+        return entry in self._entries
+
+    def add(self, entry: tuple[str, str, int]) -> None:
+        self._entries[entry] = None
+        if len(self._entries) > REMEMBERED:
+            del self._entries[next(iter(self._entries))]
+
+
+_written = messages.PerCtx(_Written)
+
+
 def bucket_of(expires_at: float) -> int:
     return int(expires_at // STEP)
 
@@ -76,8 +103,9 @@ async def setup(ctx: Ctx) -> None:
 
 
 async def stop(ctx: Ctx) -> None:
-    """Forget this node's sweep position."""
+    """Forget this node's sweep position and the entries it wrote."""
     _sweepers.drop(ctx)
+    _written.drop(ctx)
 
 
 async def schedule(ctx: Ctx, kind: str, key: str, msg: MailboxMessage) -> None:
@@ -89,10 +117,18 @@ async def schedule(ctx: Ctx, kind: str, key: str, msg: MailboxMessage) -> None:
     target and bucket would make JetStream drop, as a duplicate, an entry written
     after a sweep purged the bucket (a sweeping node's clock running ahead).
     """
-    bucket = max(bucket_of(msg.expires_at), bucket_of(time.time()))
+    current = bucket_of(time.time())
+    bucket = max(bucket_of(msg.expires_at), current)
+    entry = (kind, key, bucket)
+    reusable = bucket >= current + SAFE_AHEAD
+    written = _written.get(ctx)
+    if reusable and entry in written:
+        return
     headers = {"Nats-Msg-Id": messages.header_value(f"tmr:{kind}:{msg.id}")}
     await messages.store(ctx, ctx.names.subject("tmr", bucket), f"{kind} {key}".encode(),
                          headers)
+    if reusable:
+        written.add(entry)
 
 
 async def expire_messages(ctx: Ctx, now: float) -> list[Outcome]:
