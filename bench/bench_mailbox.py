@@ -4,7 +4,7 @@ Prints, for the same disk and the same PRAGMAs (WAL, synchronous=FULL):
 
 * telemetry: N concurrent producers, each appending batches of 10 records
   (what one socket read of QoS 1 PUBLISHes gives the MQTT edge), and the latency
-  of a mailbox_read meanwhile (reads ride in the write batches);
+  of a mailbox_read meanwhile (on the read connection, beside the writer);
 * mailbox_put: N concurrent producers over 1,000 devices;
 * the peer: the same rows inserted with one commit per message;
 * device_import of 100,000 devices;
