@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from roost.backplane.sqlite.writer import take_queued
 from roost.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -87,12 +88,7 @@ class Reader:
         assert self._loop is not None
         stop = False
         while not stop:
-            batch = [self._queue.get()]
-            while True:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = take_queued(self._queue)
             reads = [item for item in batch if isinstance(item, tuple)]
             stop = len(reads) != len(batch)
             if reads:

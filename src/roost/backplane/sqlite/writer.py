@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 A = TypeVar("A")
 R = TypeVar("R")
+T = TypeVar("T")
 Fn = Callable[[sqlite3.Connection], Any]
 Merger = Callable[[sqlite3.Connection, list[Any]], Sequence[Any]]
 SignalsOf = Callable[[Any], Iterable[Signal]]
@@ -185,12 +186,7 @@ class Writer:
     def _serve(self, conn: sqlite3.Connection) -> None:
         stop = False
         while not stop:
-            batch = [self._queue.get()]
-            while True:  # take everything queued so far: the group
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = take_queued(self._queue)  # the group
             ops = [op for op in batch if isinstance(op, Op)]
             stop = len(ops) != len(batch)
             if ops:
@@ -307,6 +303,16 @@ class Writer:
                 self._emit(signal)
             except Exception:  # a subscriber's bug must not break delivery
                 log.exception("signal subscriber failed on %s", signal)
+
+
+def take_queued(items: queue.SimpleQueue[T]) -> list[T]:
+    """Wait for one item, then take every other one queued so far (a batch)."""
+    batch = [items.get()]
+    while True:
+        try:
+            batch.append(items.get_nowait())
+        except queue.Empty:
+            return batch
 
 
 def _bind(merger: Merger, arg: Any) -> Fn:
