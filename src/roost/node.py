@@ -42,6 +42,9 @@ def make_backplane(settings: Settings) -> Backplane:
     return SqliteBackplane(settings.db_path, node=settings.node)
 
 
+MAILBOX_CAP_MARGIN = 1000  # JetStream's per-device cap: the depth limit plus this
+
+
 def nats_options(settings: Settings) -> NatsOptions:
     """The cluster backplane's options from the node's settings."""
     from roost.backplane.nats import NatsOptions
@@ -54,6 +57,7 @@ def nats_options(settings: Settings) -> NatsOptions:
         prefix=settings.nats_prefix,
         replicas=settings.nats_replicas,
         ttl_max=settings.ttl_max,
+        mailbox_cap=settings.mailbox_depth + MAILBOX_CAP_MARGIN,
         telemetry_retention=settings.telemetry_retention,
         telemetry_max_records=settings.telemetry_max_records,
         telemetry_ack_timeout=settings.telemetry_ack_timeout,

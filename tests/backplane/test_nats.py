@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from roost.backplane.nats import NatsBackplane, NatsOptions, admin, messages
-from roost.errors import Unavailable
+from roost.errors import MailboxFull, Unavailable
 from roost.model import OutcomeKind
 from roost.testing.nats import NatsServer
 
@@ -48,6 +48,28 @@ async def backplane(nats_server: NatsServer) -> AsyncIterator[NatsBackplane]:
 
 class TestNatsContract(BackplaneContract):
     pass
+
+
+async def test_jetstream_caps_a_mailbox_even_past_the_depth_check(
+    nats_server: NatsServer,
+) -> None:
+    """The mailbox streams bound each device's subject themselves (``mailbox_cap``), so a
+    node whose depth check let too much through (a bug, a wrong setting) still cannot grow
+    a mailbox without end: the store beyond the cap is refused as full, nothing is dropped."""
+    options = NatsOptions(servers=(nats_server.url,), prefix=f"t{next(_prefixes)}",
+                          mailbox_shards=1, telemetry_partitions=1, mailbox_cap=2)
+    bp = NatsBackplane(options, node="test")
+    await bp.start()
+    try:
+        await bp.device_create(device("d1"))
+        kept = [await bp.mailbox_put(message("d1"), 100) for _ in range(2)]
+        with pytest.raises(MailboxFull):
+            await bp.mailbox_put(message("d1"), 100)
+        held = await bp.mailbox_read("d1", 0, 10, time.time())
+        assert [m.id for m in held] == [m.id for m in kept]
+    finally:
+        await admin.delete_all(bp.ctx)
+        await bp.close()
 
 
 async def test_messages_of_a_mailbox_share_timer_entries(backplane: NatsBackplane) -> None:

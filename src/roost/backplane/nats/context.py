@@ -44,6 +44,9 @@ class NatsOptions:
     prefix: str = "roost"
     replicas: int = 1  # 3 on a 3-server cluster (see docs/clustering.md)
     mailbox_shards: int = 4  # mailbox streams ROOST_MBX_0..n-1
+    # The server's own bound on one mailbox, under the node's depth check: a safety net
+    # (expired messages not yet swept count too, so it sits well above the depth limit)
+    mailbox_cap: int = 1100
     telemetry_partitions: int = 4  # telemetry streams ROOST_TLM_0..n-1
     ttl_max: float = 48 * 3600.0  # longest message TTL (mailbox and group streams keep this)
     telemetry_retention: float = 24 * 3600.0

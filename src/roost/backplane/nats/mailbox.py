@@ -29,6 +29,8 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
+from nats.js.api import DiscardPolicy
+
 from roost.backplane.nats import expiry, feedback, messages
 from roost.backplane.nats.buckets import Bucket, Conflict
 from roost.backplane.nats.codec import dumps
@@ -44,6 +46,7 @@ from roost.backplane.nats.names import token
 from roost.errors import MailboxFull, Unavailable, UnknownDevice
 from roost.model import MailboxMessage, Outcome, OutcomeKind
 
+SUBJECT_FULL = 10077  # JetStream: "maximum messages per subject exceeded"
 MAX_RACES = 1000  # lost store races before a put gives up (each loser lets one winner through)
 RECENT = 20_000  # messages whose outcome fields this node keeps for acks
 
@@ -51,8 +54,13 @@ RECENT = 20_000  # messages whose outcome fields this node keeps for acks
 async def setup(ctx: Ctx) -> None:
     """Create or upgrade the shard streams, the attempts bucket and the timers stream."""
     for shard in range(ctx.options.mailbox_shards):
-        await ensure_stream(ctx, messages.log_stream_config(
-            ctx, ctx.names.stream("mbx", shard), ctx.names.subject("mbx", shard, "*"), "mbx"))
+        config = messages.log_stream_config(
+            ctx, ctx.names.stream("mbx", shard), ctx.names.subject("mbx", shard, "*"), "mbx")
+        # JetStream refuses a store beyond the cap (never drops a stored message for it)
+        config.max_msgs_per_subject = ctx.options.mailbox_cap
+        config.discard = DiscardPolicy.NEW
+        config.discard_new_per_subject = True
+        await ensure_stream(ctx, config)
     await Bucket(ctx, "attempts").ensure()
     await expiry.setup(ctx)  # the backplane does not list expiry among its modules
 
@@ -171,6 +179,9 @@ async def _store_after(ctx: Ctx, subject: str, payload: bytes, headers: dict[str
     except ApiError as exc:
         if exc.err_code in WRONG_LAST:
             return None
+        if exc.err_code == SUBJECT_FULL:
+            raise MailboxFull(f"the mailbox of {messages.last_token(subject)!r} is at "
+                              f"JetStream's cap of {ctx.options.mailbox_cap} messages") from exc
         raise
 
 
