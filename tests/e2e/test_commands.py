@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -20,6 +21,7 @@ import pytest
 
 from e2e.helpers import mailbox, outcomes_for, publish_props, wait_for
 from e2e.paho_device import PahoDevice
+from roost.testing.thread import NodeThread
 
 
 def answer_commands(
@@ -240,3 +242,32 @@ def test_unknown_device_is_404_and_a_rejected_outcome(api: httpx.Client) -> None
     assert [(o["id"], o["kind"], o["name"], o["reason"]) for o in found] == [
         (r.json()["id"], "command", "boo", "unknown_device")
     ]
+
+
+def test_a_caught_up_device_gets_new_commands_without_a_mailbox_read(
+    node: NodeThread, api: httpx.Client, register: Callable[..., str],
+    devices: Callable[..., PahoDevice], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once a connected device's link has read all its mailbox holds, a command stored
+    next is handed over as it was stored (the store's announcement carries it): no read
+    of the mailbox, in the mailbox's order."""
+    key = register("pump-1")
+    dev = devices("pump-1", key)
+    assert dev.connect() == 0
+    assert dev.subscribe("devices/pump-1/commands/#") == [1]
+    assert api.post("/v1/devices/pump-1/commands/first", content=b"0").status_code == 202
+    assert dev.expect().payload == b"0"  # the subscription's read has run
+    backplane = node.node.hub.backplane
+    reads: list[tuple[Any, ...]] = []
+    read = backplane.mailbox_read
+
+    async def counting_read(*args: Any) -> Any:
+        reads.append(args)
+        return await read(*args)
+
+    monkeypatch.setattr(backplane, "mailbox_read", counting_read)
+    for i in range(1, 6):
+        assert api.post("/v1/devices/pump-1/commands/next", content=f"{i}".encode()
+                        ).status_code == 202
+    assert [dev.expect().payload for _ in range(5)] == [b"1", b"2", b"3", b"4", b"5"]
+    assert reads == []

@@ -2,7 +2,10 @@
 
 Delivery reads the device's mailbox and its group logs after what this
 connection has already read, merges them by age, and hands the sink as many
-as it has room for (the MQTT in-flight window). Acknowledgements are gathered
+as it has room for (the MQTT in-flight window). A link that has caught up with its
+mailbox takes a newly stored message straight from the store's announcement
+(:meth:`DeviceLink.offer`, on the embedded store) instead of reading it back.
+Acknowledgements are gathered
 and written in one backplane call per loop turn. A new subscription rewinds
 the read positions, so nothing queued before it is skipped; messages already
 in flight are not sent twice.
@@ -72,6 +75,7 @@ class DeviceLink:
         "_acks",
         "_ack_scheduled",
         "_dirty",
+        "_caught_up",
         "_pumping",
         "_blocked",
         "closed",
@@ -96,6 +100,7 @@ class DeviceLink:
         self._acks: list[MailboxMessage] = []
         self._ack_scheduled = False
         self._dirty: set[Source] = set()  # sources that may hold undelivered messages
+        self._caught_up = False  # the last mailbox read found all there was (see offer)
         self._pumping = False
         self._blocked = False
         self.closed = False
@@ -183,7 +188,31 @@ class DeviceLink:
             self._dirty.update((MAILBOX, *self._group_next))
         elif source is MAILBOX or source in self._group_next:
             self._dirty.add(source)
+        if MAILBOX in self._dirty:
+            self._caught_up = False
         self._start_pump()
+
+    def offer(self, msg: MailboxMessage) -> bool:
+        """A message just stored in this device's mailbox, as the backplane announced it:
+        deliver it without reading the mailbox back, if that keeps the order.
+
+        True when handled (delivered, or already read). False when a read must decide:
+        the link is not caught up with its mailbox (a read is due or running, or the last
+        one hit its limit), is delivering from a group, or has no room in flight. Caught
+        up means every message stored before the last read was in it, and every one stored
+        since is announced here, in the order stored, so handing this one over keeps the
+        mailbox's order.
+        """
+        if msg.seq <= self._mailbox_next:
+            return True  # a read already saw it
+        now = time.time()
+        if (not self._caught_up or self._pumping or self._dirty or self.closed
+                or not self.subscriptions or msg.expires_at <= now
+                or self.sink.free_slots() <= 0):
+            return False
+        self._mailbox_next = msg.seq
+        self._send([msg])
+        return True
 
     def _start_pump(self) -> None:
         if not self._pumping and not self.closed:
@@ -204,7 +233,10 @@ class DeviceLink:
             self._pumping = False
 
     async def _deliver_some(self, free: int) -> None:
-        for msg in await self._read(free):
+        self._send(await self._read(free))
+
+    def _send(self, batch: list[MailboxMessage]) -> None:
+        for msg in batch:
             topic = delivery_topic(msg, self.device)
             qos = self._qos_for(topic)
             if qos is None or self.closed:
@@ -226,6 +258,7 @@ class DeviceLink:
         for source in sources:
             if source is None:  # MAILBOX
                 got = await bp.mailbox_read(self.device, self._mailbox_next, limit, now)
+                self._caught_up = len(got) < limit  # see offer()
             else:
                 got = await bp.group_read(source, self._group_next[source], limit, now)
                 sent_mark = self._group_sent.get(source, 0)
@@ -239,6 +272,8 @@ class DeviceLink:
         if len(batch) > limit:
             self._dirty.update(m.group or MAILBOX for m in batch[limit:])
             batch = batch[:limit]
+        if MAILBOX in self._dirty:
+            self._caught_up = False  # more to read first
         for msg in batch:  # advance past everything read, sent or not
             if msg.group is None:
                 self._mailbox_next = max(self._mailbox_next, msg.seq)

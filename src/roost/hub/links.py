@@ -19,7 +19,7 @@ from roost.errors import BadCredentials, Forbidden
 from roost.hub.auth import verify_key
 from roost.hub.link import MAILBOX, DeviceLink, DeviceSink
 from roost.metrics import REFUSED
-from roost.model import BROADCAST, Session
+from roost.model import BROADCAST, MailboxMessage, Session
 
 if TYPE_CHECKING:
     from roost.hub.hub import Hub
@@ -131,8 +131,11 @@ class DeviceLinks:
 
     def _on_mailbox(self, signal: Signal) -> None:
         link = self._by_device.get(signal.key)
-        if link is not None:
-            link.wake(MAILBOX)
+        if link is None:
+            return
+        if isinstance(signal.data, MailboxMessage) and link.offer(signal.data):
+            return  # handed over as it was stored, no read needed
+        link.wake(MAILBOX)
 
     def _on_group(self, signal: Signal) -> None:
         for link in list(self._by_device.values()):

@@ -178,7 +178,7 @@ class SqliteBackplane(Backplane):
     async def mailbox_put(self, msg: MailboxMessage, max_depth: int) -> MailboxMessage:
         return await self._w().submit_merged(
             mailbox.put_merged, (msg, max_depth),
-            signals=lambda m: (Signal(SignalKind.MAILBOX, m.device),),
+            signals=lambda m: (Signal(SignalKind.MAILBOX, m.device, m),),
         )
 
     async def mailbox_read(
