@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from roost.backplane.base import Backplane, Signal, SignalKind
+from roost.backplane.sqlite import SqliteBackplane
 from roost.model import (
     Device,
     Inquiry,
@@ -96,3 +100,22 @@ class Recorder:
         deadline = time.monotonic() + timeout
         while len(self.of(kind)) < count and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def held(bp: SqliteBackplane) -> AsyncIterator[None]:
+    """Hold the writer thread inside a batch, so that what is submitted meanwhile
+    lands in the next batch together (deterministic group commit)."""
+    inside, release = threading.Event(), threading.Event()
+
+    def block(_: sqlite3.Connection) -> None:
+        inside.set()
+        release.wait(10)
+
+    blocker = bp._w().submit(block, atomic=False)
+    await asyncio.to_thread(inside.wait, 10)
+    try:
+        yield
+    finally:
+        release.set()
+        await blocker

@@ -7,10 +7,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from roost.errors import AlreadyExists, MailboxFull, Unavailable, UnknownDevice
 from roost.model import Device, Outcome, OutcomeKind, Session, TelemetryRecord
 
 from .contract import BackplaneContract
-from .helpers import device, message, record, registered
+from .helpers import device, held, message, record, registered
 
 
 @pytest.fixture
@@ -35,25 +33,6 @@ async def backplane(tmp_path: Path) -> AsyncIterator[SqliteBackplane]:
 
 class TestSqliteContract(BackplaneContract):
     pass
-
-
-@asynccontextmanager
-async def held(bp: SqliteBackplane) -> AsyncIterator[None]:
-    """Hold the writer thread inside a batch, so that what is submitted meanwhile
-    lands in the next batch together (deterministic group commit)."""
-    inside, release = threading.Event(), threading.Event()
-
-    def block(_: sqlite3.Connection) -> None:
-        inside.set()
-        release.wait(10)
-
-    blocker = bp._w().submit(block, atomic=False)
-    await asyncio.to_thread(inside.wait, 10)
-    try:
-        yield
-    finally:
-        release.set()
-        await blocker
 
 
 async def queued(bp: SqliteBackplane, calls: list[Awaitable[Any]]) -> list[asyncio.Future[Any]]:

@@ -37,7 +37,9 @@ from roost.model import (
 
 
 class SignalKind(StrEnum):
-    MAILBOX = "mailbox"  # key: device id; a message was put in its mailbox
+    # key: device id; a message was put in its mailbox (data: the message, where the
+    # backplane can hand it over as stored) or, with no data, the mailbox may have changed
+    MAILBOX = "mailbox"
     GROUP = "group"  # key: group id; a message was put in its log (BROADCAST for all)
     TELEMETRY = "telemetry"  # key: ""; records were appended
     INQUIRY = "inquiry"  # key: ""; an inquiry is waiting to be taken

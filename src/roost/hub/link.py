@@ -76,6 +76,7 @@ class DeviceLink:
         "_ack_scheduled",
         "_dirty",
         "_caught_up",
+        "_rewinds",
         "_pumping",
         "_blocked",
         "closed",
@@ -101,6 +102,7 @@ class DeviceLink:
         self._ack_scheduled = False
         self._dirty: set[Source] = set()  # sources that may hold undelivered messages
         self._caught_up = False  # the last mailbox read found all there was (see offer)
+        self._rewinds = 0  # how many times the read positions were reset
         self._pumping = False
         self._blocked = False
         self.closed = False
@@ -229,6 +231,7 @@ class DeviceLink:
                 await self._deliver_some(free)
         except Exception:
             log.exception("delivery to %s failed", self.device)
+            self._caught_up = False  # the next announcement must read, from where we are
         finally:
             self._pumping = False
 
@@ -254,32 +257,43 @@ class DeviceLink:
         bp = self._links.backplane
         now = time.time()
         sources, self._dirty = self._dirty, set()
+        rewinds = self._rewinds
+        # In flight now: an ack written while we read takes its message out of _inflight,
+        # but a read that began before the ack's commit may still return it.
+        sent = set(self._inflight)
         batch: list[MailboxMessage] = []
+        mailbox_complete = False
         for source in sources:
             if source is None:  # MAILBOX
                 got = await bp.mailbox_read(self.device, self._mailbox_next, limit, now)
-                self._caught_up = len(got) < limit  # see offer()
-            else:
+                mailbox_complete = len(got) < limit
+            elif source in self._group_next:
                 got = await bp.group_read(source, self._group_next[source], limit, now)
                 sent_mark = self._group_sent.get(source, 0)
                 for msg in got:
                     msg.attempts = 1 if msg.seq <= sent_mark else 0
+            else:
+                continue  # the device left the group
             if len(got) == limit:
                 self._dirty.add(source)
             batch.extend(got)
+        if rewinds != self._rewinds:
+            return []  # a new subscription rewound the positions meanwhile: read again
+        batch = [m for m in batch if m.group is None or m.group in self._group_next]
         if len(sources) > 1:
             batch.sort(key=lambda m: m.created_at)
         if len(batch) > limit:
             self._dirty.update(m.group or MAILBOX for m in batch[limit:])
             batch = batch[:limit]
-        if MAILBOX in self._dirty:
-            self._caught_up = False  # more to read first
+        if MAILBOX in sources:
+            self._caught_up = mailbox_complete and MAILBOX not in self._dirty  # see offer()
         for msg in batch:  # advance past everything read, sent or not
             if msg.group is None:
                 self._mailbox_next = max(self._mailbox_next, msg.seq)
             else:
                 self._group_next[msg.group] = max(self._group_next[msg.group], msg.seq)
-        return [m for m in batch if (m.group, m.seq) not in self._inflight]
+        return [m for m in batch
+                if (m.group, m.seq) not in sent and (m.group, m.seq) not in self._inflight]
 
     async def mark_unacked(self) -> None:
         """The connection ended: remember what was sent and not acknowledged, so the
@@ -297,6 +311,7 @@ class DeviceLink:
 
     def _rewind(self) -> None:
         """Read again from the acknowledged positions (after a new subscription)."""
+        self._rewinds += 1  # a read under way when this happens must not move positions
         self._mailbox_next = 0
         self._group_next = dict(self._group_cursor)
         self._dirty.update((MAILBOX, *self._group_next))

@@ -23,6 +23,9 @@ class Tokens:
         # token hash -> (token, monotonic time it was read): every API request
         # authenticates, and a backplane read per request is most of a command's cost
         self._cache: dict[str, tuple[ApiToken, float]] = {}
+        # bumped when a revocation starts and ends: a lookup that overlapped one may have
+        # read the token before its removal, so its answer is not cached
+        self._revocations = 0
 
     async def authenticate(self, secret: str | None) -> ApiToken:
         if not secret:
@@ -32,13 +35,15 @@ class Tokens:
         cached = self._cache.get(token_hash)
         if cached is not None and now - cached[1] < CACHE_SECONDS:
             return cached[0]
+        revocations = self._revocations
         token = await self._bp.token_find(token_hash)
         if token is None:
             self._cache.pop(token_hash, None)
             raise AuthError("invalid token")
-        if len(self._cache) >= CACHE_MAX:
-            self._cache.clear()
-        self._cache[token_hash] = (token, now)
+        if revocations == self._revocations:
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+            self._cache[token_hash] = (token, now)
         return token
 
     async def create(
@@ -66,9 +71,16 @@ class Tokens:
         return await self._bp.token_list()
 
     async def revoke(self, token_id: str) -> None:
+        self._forget(token_id)
+        try:
+            if not await self._bp.token_delete(token_id):
+                raise NotFound(f"no token {token_id!r}")
+        finally:
+            self._forget(token_id)  # what a lookup cached while the removal was committed
+
+    def _forget(self, token_id: str) -> None:
+        self._revocations += 1
         self._cache = {h: c for h, c in self._cache.items() if c[0].id != token_id}
-        if not await self._bp.token_delete(token_id):
-            raise NotFound(f"no token {token_id!r}")
 
     async def ensure_admin(
         self, data_dir: Path, token_file: Path | None, preset: str | None

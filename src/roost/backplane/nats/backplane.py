@@ -62,7 +62,9 @@ from roost.model import (
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 10.0  # seconds to reach a NATS server at start
+# Seconds to reach one NATS server, at start and on every reconnect: short, because a
+# reconnect that tries a dead server first waits this long before the next one
+CONNECT_TIMEOUT = 3.0
 FIRST_CONNECT_TIMEOUT = 15.0  # seconds for the first connection to any of the servers
 OFFLINE_GRACE = 2.0  # seconds without any NATS server before calls fail at once
 CLOSE_TIMEOUT = 10.0  # seconds close() may take before it leaves the rest behind
@@ -122,6 +124,7 @@ class NatsBackplane(Backplane):
         self._starting = asyncio.Lock()
         self._last_error = ""
         self._offline_since: float | None = None  # loop time the connection was lost
+        self._connection = 0  # which start() the connection callbacks belong to
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -129,6 +132,9 @@ class NatsBackplane(Backplane):
         async with self._starting:
             if self._ctx is not None:
                 return
+            self._offline_since = None
+            self._connection += 1
+            connection = self._connection
             try:
                 # nats-py retries a first connect forever when reconnects are
                 # unlimited; a node that cannot reach NATS at start should say so
@@ -140,8 +146,8 @@ class NatsBackplane(Backplane):
                     reconnect_time_wait=0.5,
                     allow_reconnect=True,
                     error_cb=self._log_error,
-                    disconnected_cb=self._on_disconnected,
-                    reconnected_cb=self._on_reconnected,
+                    disconnected_cb=functools.partial(self._on_disconnected, connection),
+                    reconnected_cb=functools.partial(self._on_reconnected, connection),
                 ), FIRST_CONNECT_TIMEOUT)
             except Exception as exc:  # nats-py raises several unrelated types here
                 raise Unavailable(
@@ -171,9 +177,12 @@ class NatsBackplane(Backplane):
         # asyncio.wait, not wait_for: nats-py swallows the cancellation wait_for relies on
         done, _ = await asyncio.wait({closing}, timeout=CLOSE_TIMEOUT)
         if not done:
-            log.warning("closing the NATS connection took over %.0f s; left to finish alone",
-                        CLOSE_TIMEOUT)
+            log.warning("closing the NATS connection took over %.0f s; closing it now, "
+                        "unflushed", CLOSE_TIMEOUT)
             closing.add_done_callback(_retrieve)
+            # what the flush waits on fails once the connection is closed, so the process
+            # can exit (asyncio waits for leftover tasks)
+            await asyncio.wait({asyncio.ensure_future(ctx.nc.close())}, timeout=CLOSE_TIMEOUT)
         elif closing.exception() is not None:
             log.warning("closing the NATS connection: %s", closing.exception())
 
@@ -193,11 +202,14 @@ class NatsBackplane(Backplane):
             self._last_error = text
             log.warning("NATS connection: %s", text)
 
-    async def _on_disconnected(self) -> None:
-        if self._offline_since is None:
+    async def _on_disconnected(self, connection: int) -> None:
+        if connection == self._connection and self._ctx is not None and (
+                self._offline_since is None):
             self._offline_since = asyncio.get_running_loop().time()
 
-    async def _on_reconnected(self) -> None:
+    async def _on_reconnected(self, connection: int) -> None:
+        if connection != self._connection:
+            return
         self._offline_since = None
         self._last_error = ""
         log.warning("NATS connection: reconnected to %s", self._nc.connected_url.netloc

@@ -15,9 +15,10 @@ the expiry.
 One entry per target and bucket is enough (the sweep reads the target whole), so a
 node skips the entry when it wrote the same one itself, provided that bucket lies
 at least ``SAFE_AHEAD`` buckets ahead of its clock: no sweep can have purged it yet
-unless the sweeping node's clock runs 10 s or more ahead. A device that gets
-several commands a second with the same TTL then costs one timer write per 5 s,
-not one per command. Each node remembers the next bucket to look at; the first sweep,
+unless the sweeping node's clock runs 10 s or more ahead; and only for a minute
+after writing it (by the monotonic clock), so a wall clock stepped back cannot make
+a node trust an entry from the past. A device that gets several commands a second
+with the same TTL then costs one timer write per 5 s, not one per command. Each node remembers the next bucket to look at; the first sweep,
 and one every ``RESCAN`` seconds, reads the whole timers stream instead, which
 also finds entries that a node with a slow clock wrote into a passed bucket.
 """
@@ -41,6 +42,7 @@ MAX_STEPS = 120  # a gap of more buckets than this is read as one full scan
 MAILBOX, GROUP = "m", "g"
 SAFE_AHEAD = 2  # buckets ahead of the clock from which an entry this node wrote is reused
 REMEMBERED = 50_000  # entries a node remembers having written
+REUSE_FOR = 60.0  # seconds (monotonic) a written entry may be reused
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +73,20 @@ _sweepers = messages.PerCtx(_Sweeper)
 
 
 class _Written:
-    """The timer entries this node wrote lately, as (kind, target, bucket); forgets the oldest."""
+    """The timer entries this node wrote lately, as (kind, target, bucket) -> monotonic
+    time written; forgets the oldest."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str, int], None] = {}
+        self._entries: dict[tuple[str, str, int], float] = {}
 
-    def __contains__(self, entry: tuple[str, str, int]) -> bool:
-        return entry in self._entries
+    def fresh(self, entry: tuple[str, str, int]) -> bool:
+        """Written by this node within ``REUSE_FOR`` seconds."""
+        written = self._entries.get(entry)
+        return written is not None and time.monotonic() - written < REUSE_FOR
 
     def add(self, entry: tuple[str, str, int]) -> None:
-        self._entries[entry] = None
+        self._entries.pop(entry, None)
+        self._entries[entry] = time.monotonic()
         if len(self._entries) > REMEMBERED:
             del self._entries[next(iter(self._entries))]
 
@@ -122,7 +128,7 @@ async def schedule(ctx: Ctx, kind: str, key: str, msg: MailboxMessage) -> None:
     entry = (kind, key, bucket)
     reusable = bucket >= current + SAFE_AHEAD
     written = _written.get(ctx)
-    if reusable and entry in written:
+    if reusable and written.fresh(entry):
         return
     headers = {"Nats-Msg-Id": messages.header_value(f"tmr:{kind}:{msg.id}")}
     await messages.store(ctx, ctx.names.subject("tmr", bucket), f"{kind} {key}".encode(),

@@ -143,7 +143,8 @@ class SqliteBackplane(Backplane):
     async def device_delete(self, device_id: str) -> bool:
         return await self._w().submit(
             lambda c: registry.device_delete(c, device_id),
-            signals=lambda gone: (Signal(SignalKind.DEVICE, device_id),) if gone else (),
+            signals=lambda gone: (Signal(SignalKind.DEVICE, device_id),
+                                  Signal(SignalKind.MAILBOX, device_id)) if gone else (),
         )
 
     async def device_list(
@@ -203,7 +204,8 @@ class SqliteBackplane(Backplane):
 
     async def mailbox_purge(self, device_id: str, at: float) -> list[Outcome]:
         return await self._w().submit(
-            lambda c: mailbox.mailbox_purge(c, device_id, at), signals=_outcome_signals
+            lambda c: mailbox.mailbox_purge(c, device_id, at),
+            signals=lambda outs: (*_outcome_signals(outs), Signal(SignalKind.MAILBOX, device_id)),
         )
 
     # --- group logs -------------------------------------------------------------------

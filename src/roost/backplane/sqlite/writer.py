@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from roost.backplane.base import Signal
+from roost.backplane.base import Signal, SignalKind
 from roost.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -293,9 +293,11 @@ class Writer:
                 op.future.set_exception(op.error)
             else:
                 op.future.set_result(op.result)
+        signals: list[Signal] = []
         for op in ops:
             if op.error is None and op.signals is not None:
-                self._emit_all(op.signals(op.result))
+                signals.extend(op.signals(op.result))
+        self._emit_all(current_messages(signals))
 
     def _emit_all(self, signals: Iterable[Signal]) -> None:
         for signal in signals:
@@ -303,6 +305,24 @@ class Writer:
                 self._emit(signal)
             except Exception:  # a subscriber's bug must not break delivery
                 log.exception("signal subscriber failed on %s", signal)
+
+
+def current_messages(signals: list[Signal]) -> list[Signal]:
+    """A batch's signals, where a stored message announced before a later bare MAILBOX
+    signal of the same device (its mailbox purged or removed in the same batch) loses
+    the message: the link must read the mailbox, not deliver what it was told was stored.
+    """
+    bare: set[str] = set()
+    out = list(signals)
+    for i in range(len(out) - 1, -1, -1):
+        signal = out[i]
+        if signal.kind is not SignalKind.MAILBOX:
+            continue
+        if signal.data is None:
+            bare.add(signal.key)
+        elif signal.key in bare:
+            out[i] = Signal(SignalKind.MAILBOX, signal.key)
+    return out
 
 
 def take_queued(items: queue.SimpleQueue[T]) -> list[T]:
