@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -86,6 +87,9 @@ async def serve_until_signal(settings: Settings) -> None:
             await node.stop()
         raise StartFailed(f"cannot start: {exc}", 1) from None
     announce(node)
+    # What start-up allocated lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise paused the loop ~14 ms every 10-20 s at 1,000 commands/s
+    gc.freeze()
     await stop.wait()
     click.echo("stopping", err=True)
     close_all()  # answer long polls now, so the HTTP server need not wait for them
