@@ -10,7 +10,9 @@ messages and purges the entries it read.
 Exactly one EXPIRED outcome per message however many nodes sweep at once: only
 the node whose delete removed a message records it (``ctx.delete_msg`` is the
 gate). An outcome comes at most one bucket (5 s) plus one sweep interval after
-the expiry.
+the expiry. Each node remembers the next bucket to look at; the first sweep,
+and one every ``RESCAN`` seconds, reads the whole timers stream instead, which
+also finds entries that a node with a slow clock wrote into a passed bucket.
 
 One entry per target and bucket is enough (the sweep reads the target whole), so a
 node skips the entry when it wrote the same one itself, provided that bucket lies
@@ -18,9 +20,7 @@ at least ``SAFE_AHEAD`` buckets ahead of its clock: no sweep can have purged it 
 unless the sweeping node's clock runs 10 s or more ahead; and only for a minute
 after writing it (by the monotonic clock), so a wall clock stepped back cannot make
 a node trust an entry from the past. A device that gets several commands a second
-with the same TTL then costs one timer write per 5 s, not one per command. Each node remembers the next bucket to look at; the first sweep,
-and one every ``RESCAN`` seconds, reads the whole timers stream instead, which
-also finds entries that a node with a slow clock wrote into a passed bucket.
+with the same TTL then costs one timer write per 5 s, not one per command.
 """
 
 from __future__ import annotations
