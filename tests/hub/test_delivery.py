@@ -43,8 +43,9 @@ class Sink:
         return [m.payload for m, _ in self.delivered]
 
 
-async def connect(hub: Hub, device: str, *filters: str) -> tuple[DeviceLink, Sink]:
-    _, key = await hub.devices.register(device)
+async def connect(hub: Hub, device: str, *filters: str,
+                  groups: tuple[str, ...] = ()) -> tuple[DeviceLink, Sink]:
+    _, key = await hub.devices.register(device, groups=groups)
     sink = Sink()
     link, _ = await hub.links.open(device, key, sink, clean=True, session_expiry=0)
     await link.start_delivery()
@@ -137,3 +138,32 @@ async def test_a_command_purged_in_its_own_batch_is_not_handed_over(hub: Hub) ->
     assert await purged == 1
     await until(lambda: not link._pumping, "the read the purge asked for")
     assert sink.delivered == []
+
+
+async def test_after_a_failed_read_the_link_reads_again_before_handing_over(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read that got the mailbox's next message and then failed on a group log leaves
+    the link's position where it was: the next stored message must not be handed over
+    past the one that was read and never sent."""
+    link, sink = await connect(hub, "d1", "devices/d1/commands/#", groups=("fleet",))
+    await until(lambda: not link._pumping, "the first read")
+    sink.window = 0  # no room: the command waits in the mailbox, unread
+    await hub.messages.command("d1", "go", b"first")
+    await until(lambda: not link._pumping, "the link to give up for lack of room")
+    group_read = hub.backplane.group_read
+    failures = [Exception("the store is briefly gone")]
+
+    async def failing_group_read(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await group_read(*args)
+
+    monkeypatch.setattr(hub.backplane, "group_read", failing_group_read)
+    sink.window = 32
+    link.wake()  # reads the mailbox (the first command), then fails on a group log
+    await until(lambda: not failures and not link._pumping, "the failed read")
+    assert sink.payloads() == []
+    await hub.messages.command("d1", "go", b"second")
+    await until(lambda: len(sink.delivered) == 2, "both commands")
+    assert sink.payloads() == [b"first", b"second"]

@@ -263,7 +263,8 @@ class DeviceLink:
         sent = set(self._inflight)
         batch: list[MailboxMessage] = []
         mailbox_complete = False
-        for source in sources:
+        # the mailbox first, then groups by name: the same order every time
+        for source in sorted(sources, key=lambda s: (s is not None, s or "")):
             if source is None:  # MAILBOX
                 got = await bp.mailbox_read(self.device, self._mailbox_next, limit, now)
                 mailbox_complete = len(got) < limit
