@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from roost.backplane.sqlite.writer import take_queued
+from roost.backplane.sqlite.writer import settle, take_queued
 from roost.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,9 @@ class Reader:
             conn = self._connect()
         except Exception as exc:  # handed to start()
             error = Unavailable(f"cannot open database for reading: {exc}")
-            self._loop.call_soon_threadsafe(_settle, ready, None, error)
+            self._loop.call_soon_threadsafe(settle, ready, None, error)
             return
-        self._loop.call_soon_threadsafe(_settle, ready, None, None)
+        self._loop.call_soon_threadsafe(settle, ready, None, None)
         try:
             self._serve(conn)
         finally:
@@ -121,13 +121,4 @@ def _run(conn: sqlite3.Connection, reads: list[Read]) -> list[tuple[Any, Any, An
 
 def _answer(answers: list[tuple[Any, Any, Any]]) -> None:
     for future, result, error in answers:
-        _settle(future, result, error)
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the caller was cancelled
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
+        settle(future, result, error)

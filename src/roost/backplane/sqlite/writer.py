@@ -171,17 +171,17 @@ class Writer:
         try:
             self._conn = self._connect()
         except Exception as exc:  # handed to start()
-            self._call_soon(_settle_future, ready, Unavailable(f"cannot open database: {exc}"))
-            self._call_soon(_settle_future, self._stopped, None)
+            self._call_soon(settle, ready, None, Unavailable(f"cannot open database: {exc}"))
+            self._call_soon(settle, self._stopped, None, None)
             return
-        self._call_soon(_settle_future, ready, None)
+        self._call_soon(settle, ready, None, None)
         try:
             self._serve(self._conn)
         finally:
             self._accepting = False
             self._conn.close()
             self._fail_queued()
-            self._call_soon(_settle_future, self._stopped, None)
+            self._call_soon(settle, self._stopped, None, None)
 
     def _serve(self, conn: sqlite3.Connection) -> None:
         stop = False
@@ -287,12 +287,7 @@ class Writer:
     def _deliver(self, ops: list[Op]) -> None:
         """Resolve a committed batch's futures, then emit its signals."""
         for op in ops:
-            if op.future.done():  # the caller was cancelled; the write stands
-                pass
-            elif op.error is not None:
-                op.future.set_exception(op.error)
-            else:
-                op.future.set_result(op.result)
+            settle(op.future, op.result, op.error)  # a cancelled caller's write stands
         signals: list[Signal] = []
         for op in ops:
             if op.error is None and op.signals is not None:
@@ -340,10 +335,12 @@ def _bind(merger: Merger, arg: Any) -> Fn:
     return lambda conn: merger(conn, [arg])
 
 
-def _settle_future(future: asyncio.Future[None] | None, error: BaseException | None) -> None:
+def settle(future: asyncio.Future[Any] | None, result: Any, error: BaseException | None) -> None:
+    """Resolve ``future`` with ``error`` or ``result``, unless it is gone or done
+    (its caller was cancelled)."""
     if future is None or future.done():
         return
     if error is None:
-        future.set_result(None)
+        future.set_result(result)
     else:
         future.set_exception(error)
