@@ -259,7 +259,8 @@ class DeviceLink:
         sources, self._dirty = self._dirty, set()
         rewinds = self._rewinds
         # In flight now: an ack written while we read takes its message out of _inflight,
-        # but a read that began before the ack's commit may still return it.
+        # but a read that began before the ack's commit may still return it. Nothing joins
+        # _inflight meanwhile (only this pump sends while it runs), so this copy covers it.
         sent = set(self._inflight)
         batch: list[MailboxMessage] = []
         mailbox_complete = False
@@ -293,8 +294,7 @@ class DeviceLink:
                 self._mailbox_next = max(self._mailbox_next, msg.seq)
             else:
                 self._group_next[msg.group] = max(self._group_next[msg.group], msg.seq)
-        return [m for m in batch
-                if (m.group, m.seq) not in sent and (m.group, m.seq) not in self._inflight]
+        return [m for m in batch if (m.group, m.seq) not in sent]
 
     async def mark_unacked(self) -> None:
         """The connection ended: remember what was sent and not acknowledged, so the
